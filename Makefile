@@ -6,20 +6,30 @@ BIN := $(VENV)/bin
 LABGATE_DATA ?= $(firstword $(wildcard $(abspath ../shared/data) /work/shared/data))
 export LABGATE_DATA
 
-.PHONY: run test setup models lint typecheck unit clean
+.PHONY: run test setup system models lint typecheck clean
 
 run: models
 	$(BIN)/labgate-models demo
 
-test: models lint typecheck
+test: system models lint typecheck
 	$(BIN)/pytest
+
+# Debian packages the tests need (virtual screen for the GUI tests, OCR for transcripts).
+SYSTEM_PACKAGES := xvfb xdotool xauth tesseract-ocr tesseract-ocr-ind
+system:
+	@missing=""; for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
 
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[tools,dev]'
+	$(BIN)/pip install --quiet -e '.[server,tools,dev]'
 	$(BIN)/pip install --quiet --no-deps facenet-pytorch==2.6.0
 	touch $@
 
