@@ -8,8 +8,16 @@ export LABGATE_DATA
 
 .PHONY: run test setup system models lint typecheck clean
 
+# The kiosk with the server beside it (SQLite, http://127.0.0.1:8480/docs): the camera if there is
+# one (/dev/video*), else the demo door composed from the real faces in $(LABGATE_DATA); the screen
+# under a display ($$DISPLAY), else headless. `make run VIDEO=f.mp4` plays a video instead. An empty
+# store gets the demo people (first 4 photos of each known person).
+SERVER_DB ?= artifacts/labgate-server.db
 run: models
-	$(BIN)/labgate-models demo
+	LABGATE_DATABASE_URL=sqlite:///$(abspath $(SERVER_DB)) $(BIN)/labgate-server migrate
+	LABGATE_DATABASE_URL=sqlite:///$(abspath $(SERVER_DB)) $(BIN)/labgate-server run --port 8480 & server=$$!; \
+	trap 'kill $$server 2>/dev/null' EXIT INT TERM; \
+	$(BIN)/labgate-kiosk run --enrol-demo $(if $(VIDEO),--video "$(VIDEO)")
 
 test: system models lint typecheck
 	$(BIN)/pytest

@@ -1,2 +1,2 @@
-"""The central REST server (to come): FastAPI, one package per domain (auth, people, devices,
-presence, faces, bookings, recruitment, notifications) with Alembic migrations."""
+"""The central REST server: FastAPI, one package per domain (auth, people, devices, presence, faces,
+qr, audit, feed), SQLAlchemy 2 tables and Alembic migrations. `labgate-server --help` starts here."""

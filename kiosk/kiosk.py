@@ -1,0 +1,112 @@
+"""The running kiosk: builds the store, the engine, the camera, the loop, the fallback, the QR scanner
+and the HTTP endpoint from the config, starts their threads and stops them. The screen (or the
+headless runner in ``kiosk.cli``) sits on top."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from kiosk.camera import Camera, CameraStatus
+from kiosk.config import Config
+from kiosk.door import Door
+from kiosk.fallback import Fallback
+from kiosk.http import StatusServer
+from kiosk.logs import log
+from kiosk.loop import Loop
+from kiosk.metrics import Metrics
+from kiosk.presence import Presence
+from kiosk.qr import QrScanner
+from kiosk.sources import FrameSource, make_source
+from kiosk.store import Store
+from models import catalog
+from models.engine import FaceEngine
+
+
+class Kiosk:
+    def __init__(self, config: Config, *, source: FrameSource | None = None, engine: FaceEngine | None = None,
+                 store: Store | None = None, data_dir: Path | None = None) -> None:
+        self.config = config
+        self.started = time.time()
+        self.store = store or Store(config.store.path)
+        self.engine = engine or FaceEngine(config.engine)
+        self.metrics = Metrics()
+        self.door = Door(config.kiosk.greet_s, config.fallback.offer_s)
+        self.source = source or make_source(config.camera, data_dir or catalog.data_dir())
+        self.camera = Camera(self.source, pace=config.camera.pace, frame_timeout_s=config.camera.frame_timeout_s,
+                             backoff_s=config.camera.backoff_s)
+        self.presence = Presence(self.store, self.door, self.metrics, config.kiosk.room, config.kiosk.cooldown_s,
+                                 clock_offset=self._clock_offset)
+        self.fallback = Fallback(self.store, self.presence, self.metrics, config.fallback)
+        self.qr = QrScanner(self.camera, config.fallback.qr_scan_hz) if config.fallback.qr else None
+        self.loop = Loop(self.engine, self.store, self.camera, self.door, self.presence, self.metrics, config.kiosk,
+                         self.fallback, self.qr)
+        self.http: StatusServer | None = None
+        if config.http.enabled:
+            try:
+                self.http = StatusServer(config.http.host, config.http.port, self.store, self.health,
+                                         self.metrics.text, config.events_token(), self.device_id)
+            except OSError as exc:  # the door works without its status endpoint
+                log("http_unavailable", host=config.http.host, port=config.http.port, error=str(exc))
+        self.metrics.bind(outbox=self.store.outbox_size, camera_fps=lambda: self.camera.fps,
+                          camera_up=lambda: float(self.camera.status is CameraStatus.OK),
+                          reopens=lambda: float(self.camera.reopens))
+
+    def _clock_offset(self) -> float:
+        value = self.store.sync_value("clock_offset_s")
+        try:
+            return float(value) if value else 0.0
+        except ValueError:
+            return 0.0
+
+    def device_id(self) -> str:
+        return self.store.sync_value("device_id") or self.config.kiosk.device_id
+
+    def start(self, stop_at_end: bool = False) -> Kiosk:
+        self.camera.start()
+        self.loop.start(stop_at_end)
+        if self.qr is not None:
+            self.qr.start()
+        if self.http is not None:
+            self.http.start()
+        log("kiosk_started", device=self.device_id(), model_id=self.engine.model_id, source=self.source.name,
+            store=str(self.store.path), pid=os.getpid())
+        return self
+
+    def stop(self) -> None:
+        self.loop.stop()
+        self.camera.stop()
+        if self.qr is not None:
+            self.qr.stop()
+        if self.http is not None:
+            self.http.stop()
+        log("kiosk_stopped", frames=self.loop.frames, outbox=self.store.outbox_size())
+        self.store.close()
+
+    def threads(self) -> dict[str, bool]:
+        alive = {"camera": self.camera.alive or self.camera.status is CameraStatus.ENDED, "loop": self.loop.alive}
+        if self.qr is not None:
+            alive["qr"] = self.qr.alive
+        if self.http is not None:
+            alive["http"] = self.http.alive
+        return alive
+
+    def health(self) -> dict[str, Any]:
+        status = self.camera.status
+        return {
+            "device_id": self.device_id(),
+            "ok": status is CameraStatus.OK and self.loop.alive,
+            "camera": {"status": status.value, "fps": round(self.camera.fps, 2), "source": self.source.name,
+                       "reopens": self.camera.reopens, "error": self.camera.error or None},
+            "model_id": self.engine.model_id,
+            "gallery_people": len(self.loop.gallery),
+            "outbox": self.store.outbox_size(),
+            "pending_writes": self.presence.pending,
+            "last_seq": self.store.last_seq(),
+            "last_sync": self.store.sync_value("last_sync_at"),
+            "frames": self.loop.frames,
+            "threads": self.threads(),
+            "uptime_s": round(time.time() - self.started, 1),
+        }

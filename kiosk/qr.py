@@ -1,0 +1,139 @@
+"""QR fallback tokens: ``LG1.<base64url payload>.<base64url Ed25519 signature of the payload bytes>``,
+payload ``{"number", "iat", "exp", "jti"}``, signed by the server and verified here offline with its
+public key; and the scanner thread that looks for QR codes in the camera's newest frame."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import queue
+import threading
+import time
+from dataclasses import dataclass
+
+import cv2
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from kiosk.camera import Camera
+from kiosk.logs import log
+
+PREFIX = "LG1"
+MAX_TOKEN = 2048
+
+
+class TokenError(ValueError):
+    """A QR token is refused; ``reason`` is a stable code the screen translates."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason  # malformed | signature | expired | not_yet_valid | used | no_key
+
+
+@dataclass(frozen=True)
+class QrClaim:
+    number: str
+    iat: int
+    exp: int
+    jti: str
+
+
+def _b64url(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def public_key_from_b64(text: str) -> Ed25519PublicKey:
+    """The server's raw 32-byte Ed25519 public key, base64 (as the changes feed carries it)."""
+    try:
+        raw = base64.b64decode(text.strip(), validate=True)
+        return Ed25519PublicKey.from_public_bytes(raw)
+    except (ValueError, binascii.Error) as exc:
+        raise TokenError("no_key", f"the QR public key is not 32 bytes of base64: {exc}") from exc
+
+
+def verify_token(token: str, key: Ed25519PublicKey, now: float, skew_s: float = 60.0) -> QrClaim:
+    """The claim of a valid token; TokenError otherwise (the ``jti`` check is the store's)."""
+    if len(token) > MAX_TOKEN:
+        raise TokenError("malformed", f"token is {len(token)} characters")
+    parts = token.strip().split(".")
+    if len(parts) != 3 or parts[0] != PREFIX:
+        raise TokenError("malformed", "not an LG1.<payload>.<signature> token")
+    try:
+        payload, signature = _b64url(parts[1]), _b64url(parts[2])
+    except (ValueError, binascii.Error) as exc:
+        raise TokenError("malformed", f"bad base64url: {exc}") from exc
+    try:
+        key.verify(signature, payload)
+    except InvalidSignature as exc:
+        raise TokenError("signature", "not signed by this kiosk's server") from exc
+    try:
+        claims = json.loads(payload)
+        number, iat, exp, jti = claims["number"], claims["iat"], claims["exp"], claims["jti"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise TokenError("malformed", f"payload lacks number, iat, exp or jti: {exc}") from exc
+    if not (isinstance(number, str) and number and isinstance(jti, str) and jti
+            and isinstance(iat, int) and isinstance(exp, int)):
+        raise TokenError("malformed", "number and jti must be strings, iat and exp whole seconds")
+    if exp < now - skew_s:
+        raise TokenError("expired", f"expired {now - exp:.0f} s ago")
+    if iat > now + skew_s:
+        raise TokenError("not_yet_valid", f"issued {iat - now:.0f} s in the future")
+    return QrClaim(number, iat, exp, jti)
+
+
+class QrScanner:
+    """Looks for a QR code in the camera's newest frame ``hz`` times a second, off the loop's thread;
+    each new text goes to ``found`` once (the same code held up is not read again for ``repeat_s``)."""
+
+    def __init__(self, camera: Camera, hz: float = 4.0, repeat_s: float = 10.0) -> None:
+        self.camera = camera
+        self.period = 1.0 / hz
+        self.repeat_s = repeat_s
+        self.found: queue.Queue[str] = queue.Queue(maxsize=16)
+        self._seen: dict[str, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="qr", daemon=True)
+        self._detector = cv2.QRCodeDetector()
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def start(self) -> QrScanner:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(2.0)
+
+    def scan(self, rgb: object) -> str | None:
+        grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)  # type: ignore[call-overload]
+        text, _points, _ = self._detector.detectAndDecode(grey)
+        return text or None
+
+    def _run(self) -> None:
+        last_index = 0
+        while not self._stop.wait(self.period):
+            frame = self.camera.latest()
+            if frame is None or frame.index == last_index:
+                continue
+            last_index = frame.index
+            try:
+                text = self.scan(frame.rgb)
+            except cv2.error as exc:
+                log("qr_scan_failed", error=str(exc))
+                continue
+            if not text:
+                continue
+            now = time.monotonic()
+            self._seen = {k: v for k, v in self._seen.items() if now - v < self.repeat_s}
+            if text in self._seen:
+                continue
+            self._seen[text] = now
+            try:
+                self.found.put_nowait(text)
+            except queue.Full:
+                log("qr_dropped", reason="queue full")

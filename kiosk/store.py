@@ -1,0 +1,412 @@
+"""The device store: one SQLite file (WAL) through sqlite-utils, safe to use from several threads.
+
+Each thread gets its own connection (``busy_timeout`` set, ``synchronous=FULL`` so a committed event
+survives a power cut), and every write is one short ``BEGIN IMMEDIATE`` transaction, so the screen,
+the recognition loop and sync never see "database is locked". The ``events`` table is the sync
+outbox: ``synced_at`` is NULL until the server took the event. Schema changes are numbered
+migrations, recorded in ``PRAGMA user_version``.
+
+A technician can open the file with ``sqlite-utils tables kiosk.db --counts`` or ``sqlite3``.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sqlite_utils import Database
+
+from kiosk.events import Event, iso_utc, parse_iso
+
+BUSY_TIMEOUT_MS = 10_000
+
+MIGRATIONS: list[tuple[int, str, str]] = [
+    (1, "people, templates, events (the outbox), audit, sync state, settings, used QR tokens, bookings", """
+CREATE TABLE people (
+    number TEXT PRIMARY KEY,              -- NIM of a student, NIP of staff
+    name TEXT NOT NULL DEFAULT '',
+    roles TEXT NOT NULL DEFAULT '[]',     -- JSON list: student, assistant, technician, admin, ...
+    pin_hash TEXT,                        -- scrypt$N$r$p$<salt b64>$<hash b64>, or NULL
+    active INTEGER NOT NULL DEFAULT 1,
+    consent_at TEXT,                      -- when the person agreed to face recognition (UTC)
+    version INTEGER NOT NULL DEFAULT 1,   -- the server's version of this record
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE templates (
+    id INTEGER PRIMARY KEY,
+    person TEXT NOT NULL REFERENCES people(number) ON DELETE CASCADE,
+    model_id TEXT NOT NULL,               -- embeddings of different models are never compared
+    vector BLOB NOT NULL,                 -- float32 little-endian, L2-normalised
+    quality REAL,
+    source TEXT NOT NULL DEFAULT '',      -- where it came from: enrol, import, sync, demo
+    created_at TEXT NOT NULL
+);
+CREATE INDEX templates_by_model ON templates (model_id, person);
+CREATE TABLE events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, -- the device's monotonic sequence, from 1, never reused
+    id TEXT NOT NULL UNIQUE,              -- UUIDv7
+    person TEXT,                          -- number, or NULL for an unknown face
+    outcome TEXT NOT NULL CHECK (outcome IN ('accept', 'unknown')),
+    method TEXT NOT NULL CHECK (method IN ('face', 'pin', 'qr', 'manual')),
+    score REAL,
+    margin REAL,
+    model_id TEXT,
+    captured_at TEXT NOT NULL,            -- UTC ISO 8601 with Z
+    synced_at TEXT,                       -- NULL while the event waits in the outbox
+    clock_suspect INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX events_outbox ON events (seq) WHERE synced_at IS NULL;
+CREATE TABLE audit (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at TEXT NOT NULL,
+    actor TEXT NOT NULL,                  -- a person number, 'system', 'cli' or 'sync'
+    action TEXT NOT NULL,
+    detail TEXT NOT NULL DEFAULT '{}'     -- JSON
+);
+CREATE TABLE sync_state (name TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at TEXT NOT NULL);
+CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE qr_used (jti TEXT PRIMARY KEY, number TEXT NOT NULL, exp INTEGER NOT NULL, used_at TEXT NOT NULL);
+CREATE TABLE bookings (
+    id TEXT PRIMARY KEY,
+    room TEXT NOT NULL,
+    title TEXT NOT NULL,
+    holder TEXT NOT NULL DEFAULT '',
+    starts_at TEXT NOT NULL,
+    ends_at TEXT NOT NULL
+);
+CREATE INDEX bookings_by_room ON bookings (room, starts_at);
+-- The loop reloads its gallery when this counter moves, whoever changed people or templates.
+INSERT INTO settings (key, value) VALUES ('gallery_version', '0');
+CREATE TRIGGER templates_insert AFTER INSERT ON templates BEGIN
+    UPDATE settings SET value = CAST(value AS INTEGER) + 1 WHERE key = 'gallery_version'; END;
+CREATE TRIGGER templates_delete AFTER DELETE ON templates BEGIN
+    UPDATE settings SET value = CAST(value AS INTEGER) + 1 WHERE key = 'gallery_version'; END;
+CREATE TRIGGER templates_update AFTER UPDATE ON templates BEGIN
+    UPDATE settings SET value = CAST(value AS INTEGER) + 1 WHERE key = 'gallery_version'; END;
+CREATE TRIGGER people_update AFTER UPDATE OF active, name ON people BEGIN
+    UPDATE settings SET value = CAST(value AS INTEGER) + 1 WHERE key = 'gallery_version'; END;
+"""),
+    (2, "consent details, re-enrolment flag, encrypted crops, server template ids, sync issues, commands", """
+ALTER TABLE people ADD COLUMN consent_by TEXT;          -- who recorded the consent (technician number)
+ALTER TABLE people ADD COLUMN consent_policy TEXT;      -- the consent policy version agreed to
+ALTER TABLE people ADD COLUMN needs_reenrol INTEGER NOT NULL DEFAULT 0;  -- no template for the active model
+ALTER TABLE people ADD COLUMN origin TEXT NOT NULL DEFAULT 'device';     -- device (enrolled here) | server
+ALTER TABLE templates ADD COLUMN server_id TEXT;        -- the server's template id, for templates from sync
+CREATE UNIQUE INDEX templates_server_id ON templates (server_id) WHERE server_id IS NOT NULL;
+CREATE TABLE crops (                                    -- aligned face crops, kept only if configured
+    id INTEGER PRIMARY KEY,
+    person TEXT NOT NULL REFERENCES people(number) ON DELETE CASCADE,
+    key_id TEXT NOT NULL,                 -- which key (kept outside this database) encrypts it
+    nonce BLOB NOT NULL,
+    ciphertext BLOB NOT NULL,             -- AES-GCM of the crop image
+    created_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL              -- retention: deleted after this
+);
+CREATE INDEX crops_by_person ON crops (person);
+CREATE TABLE sync_issues (                              -- events the server refused, for the technician
+    event_id TEXT PRIMARY KEY,
+    status TEXT NOT NULL CHECK (status IN ('conflict', 'rejected')),
+    reason TEXT NOT NULL DEFAULT '',
+    at TEXT NOT NULL
+);
+CREATE TABLE commands (                                 -- commands from the server, acknowledged once done
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    args TEXT NOT NULL DEFAULT '{}',      -- JSON
+    received_at TEXT NOT NULL,
+    done_at TEXT,
+    ok INTEGER,
+    detail TEXT NOT NULL DEFAULT '',
+    acked_at TEXT
+);
+"""),
+]
+
+
+class StoreError(RuntimeError):
+    """The device store cannot be used as it is (newer schema, unreadable file)."""
+
+
+@dataclass(frozen=True)
+class Person:
+    number: str
+    name: str
+    roles: tuple[str, ...]
+    pin_hash: str | None
+    active: bool
+    consent_at: str | None
+    version: int
+
+
+@dataclass(frozen=True)
+class Booking:
+    title: str
+    holder: str
+    starts_at: str
+    ends_at: str
+
+
+def now_iso() -> str:
+    return iso_utc(time.time())
+
+
+class Store:
+    """The device store at ``path``; ``Store(path)`` creates or migrates it."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        self._migrate()
+
+    # -- connections -------------------------------------------------------------------------------
+    @property
+    def db(self) -> Database:
+        """This thread's connection, opened on first use."""
+        db: Database | None = getattr(self._local, "db", None)
+        if db is None:
+            conn = sqlite3.connect(str(self.path), timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False)
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            conn.execute("PRAGMA synchronous = FULL")  # fsync the WAL on every commit: events survive power cuts
+            conn.execute("PRAGMA foreign_keys = ON")
+            conn.execute("PRAGMA secure_delete = ON")  # erased people leave no bytes behind
+            db = Database(conn, execute_plugins=False)
+            self._local.db = db
+            with self._lock:
+                self._all.append(conn)
+        return db
+
+    def close(self) -> None:
+        """Close every thread's connection (call when all users have stopped)."""
+        with self._lock:
+            for conn in self._all:
+                with suppress(sqlite3.Error):
+                    conn.close()
+            self._all.clear()
+        self._local = threading.local()
+
+    @contextmanager
+    def writing(self) -> Iterator[Database]:
+        """One short write transaction, taking the write lock up front (no lock upgrades to fail)."""
+        db = self.db
+        db.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            if db.conn.in_transaction:
+                db.conn.execute("ROLLBACK")
+            raise
+        db.conn.execute("COMMIT")
+
+    def _migrate(self) -> None:
+        db = self.db
+        mode = db.conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            raise StoreError(f"{self.path}: cannot switch to WAL mode (got {mode}); is it on a network file system?")
+        current = db.conn.execute("PRAGMA user_version").fetchone()[0]
+        latest = MIGRATIONS[-1][0]
+        if current > latest:
+            raise StoreError(f"{self.path} has schema version {current}, newer than this kiosk's {latest}; "
+                             "update the kiosk software")
+        for version, _summary, sql in MIGRATIONS:
+            if version <= current:
+                continue
+            with self.writing():
+                for statement in _statements(sql):
+                    db.conn.execute(statement)
+                db.conn.execute(f"PRAGMA user_version = {version}")
+
+    @property
+    def schema_version(self) -> int:
+        return int(self.db.conn.execute("PRAGMA user_version").fetchone()[0])
+
+    # -- events: the outbox ------------------------------------------------------------------------
+    def record_event(self, event: Event, qr_jti: tuple[str, int] | None = None) -> Event:
+        """Commit one event (and, for a QR event, its token id, refused if used before); returns it with
+        its ``seq``. Once this returns, the event is on disk."""
+        with self.writing() as db:
+            if qr_jti is not None:
+                jti, exp = qr_jti
+                db.conn.execute("INSERT INTO qr_used (jti, number, exp, used_at) VALUES (?, ?, ?, ?)",
+                                (jti, event.person or "", exp, now_iso()))
+            cursor = db.conn.execute(
+                "INSERT INTO events (id, person, outcome, method, score, margin, model_id, captured_at, clock_suspect)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (event.id, event.person, event.outcome, event.method, event.score, event.margin, event.model_id,
+                 event.captured_at, int(event.clock_suspect)))
+            seq = cursor.lastrowid
+        return replace(event, seq=int(seq or 0))
+
+    def events_after(self, after: int, limit: int = 1000) -> list[Event]:
+        rows = self.db.conn.execute(
+            "SELECT seq, id, person, outcome, method, score, margin, model_id, captured_at, synced_at, clock_suspect"
+            " FROM events WHERE seq > ? ORDER BY seq LIMIT ?", (after, limit)).fetchall()
+        return [_event_row(row) for row in rows]
+
+    def outbox(self, limit: int = 1000) -> list[Event]:
+        """Events not yet synced, oldest first."""
+        rows = self.db.conn.execute(
+            "SELECT seq, id, person, outcome, method, score, margin, model_id, captured_at, synced_at, clock_suspect"
+            " FROM events WHERE synced_at IS NULL ORDER BY seq LIMIT ?", (limit,)).fetchall()
+        return [_event_row(row) for row in rows]
+
+    def outbox_size(self) -> int:
+        return int(self.db.conn.execute("SELECT count(*) FROM events WHERE synced_at IS NULL").fetchone()[0])
+
+    def mark_synced(self, ids: list[str], at: str | None = None) -> int:
+        """Mark events synced in one transaction; returns how many rows changed."""
+        stamp = at or now_iso()
+        changed = 0
+        with self.writing() as db:
+            for start in range(0, len(ids), 500):
+                chunk = ids[start:start + 500]
+                marks = ",".join("?" * len(chunk))
+                changed += db.conn.execute(
+                    f"UPDATE events SET synced_at = ? WHERE synced_at IS NULL AND id IN ({marks})",
+                    [stamp, *chunk]).rowcount
+        return changed
+
+    def last_seq(self) -> int:
+        return int(self.db.conn.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0])
+
+    def recent_accepts(self, since_unix: float) -> dict[str, float]:
+        """{person: latest capture time} of accept events since ``since_unix`` (cooldowns after a restart)."""
+        rows = self.db.conn.execute(
+            "SELECT person, max(captured_at) FROM events WHERE outcome = 'accept' AND captured_at >= ?"
+            " GROUP BY person", (iso_utc(since_unix),)).fetchall()
+        return {person: parse_iso(at) for person, at in rows if person}
+
+    # -- people and templates ----------------------------------------------------------------------
+    def upsert_person(self, number: str, name: str = "", roles: tuple[str, ...] | list[str] = ("student",),
+                      pin_hash: str | None = None, active: bool = True, consent_at: str | None = None,
+                      version: int = 1) -> None:
+        if not number or not number.strip():
+            raise ValueError("a person needs a number (NIM or NIP)")
+        with self.writing() as db:
+            db.conn.execute(
+                "INSERT INTO people (number, name, roles, pin_hash, active, consent_at, version, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(number) DO UPDATE SET name = excluded.name,"
+                " roles = excluded.roles, pin_hash = excluded.pin_hash, active = excluded.active,"
+                " consent_at = excluded.consent_at, version = excluded.version, updated_at = excluded.updated_at",
+                (number, name, json.dumps(list(roles)), pin_hash, int(active), consent_at, version, now_iso()))
+
+    def person(self, number: str) -> Person | None:
+        row = self.db.conn.execute(
+            "SELECT number, name, roles, pin_hash, active, consent_at, version FROM people WHERE number = ?",
+            (number,)).fetchone()
+        if row is None:
+            return None
+        return Person(row[0], row[1], tuple(json.loads(row[2] or "[]")), row[3], bool(row[4]), row[5], int(row[6]))
+
+    def people_count(self, model_id: str | None = None) -> int:
+        """Active people (with a template of ``model_id`` when given)."""
+        if model_id is None:
+            return int(self.db.conn.execute("SELECT count(*) FROM people WHERE active = 1").fetchone()[0])
+        return int(self.db.conn.execute(
+            "SELECT count(DISTINCT t.person) FROM templates t JOIN people p ON p.number = t.person"
+            " WHERE p.active = 1 AND t.model_id = ?", (model_id,)).fetchone()[0])
+
+    def add_templates(self, number: str, model_id: str, vectors: np.ndarray, quality: list[float] | None = None,
+                      source: str = "") -> int:
+        matrix = np.atleast_2d(np.asarray(vectors, dtype="<f4"))
+        qualities = quality or [None] * len(matrix)  # type: ignore[list-item]
+        stamp = now_iso()
+        with self.writing() as db:
+            for vector, q in zip(matrix, qualities, strict=True):
+                db.conn.execute(
+                    "INSERT INTO templates (person, model_id, vector, quality, source, created_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?)", (number, model_id, vector.tobytes(), q, source, stamp))
+        return len(matrix)
+
+    def templates(self, model_id: str) -> dict[str, np.ndarray]:
+        """{number: (T, D) float32} of active people, for one model only."""
+        grouped: dict[str, list[np.ndarray]] = {}
+        for person, blob in self.db.conn.execute(
+                "SELECT t.person, t.vector FROM templates t JOIN people p ON p.number = t.person"
+                " WHERE p.active = 1 AND t.model_id = ? ORDER BY t.person, t.id", (model_id,)):
+            grouped.setdefault(person, []).append(np.frombuffer(blob, dtype="<f4"))
+        return {person: np.stack(vectors).astype(np.float32) for person, vectors in grouped.items()}
+
+    def gallery_version(self) -> int:
+        row = self.db.conn.execute("SELECT value FROM settings WHERE key = 'gallery_version'").fetchone()
+        return int(row[0]) if row else 0
+
+    def remove_person(self, number: str, actor: str) -> bool:
+        """Delete a person with their templates and PIN (secure_delete is on), audited."""
+        with self.writing() as db:
+            gone = db.conn.execute("DELETE FROM people WHERE number = ?", (number,)).rowcount
+            if gone:
+                self._audit(db, actor, "person.remove", {"number": number})
+        return bool(gone)
+
+    # -- audit, settings, sync state, bookings -----------------------------------------------------
+    def audit(self, actor: str, action: str, **detail: Any) -> None:
+        with self.writing() as db:
+            self._audit(db, actor, action, detail)
+
+    @staticmethod
+    def _audit(db: Database, actor: str, action: str, detail: dict[str, Any]) -> None:
+        db.conn.execute("INSERT INTO audit (at, actor, action, detail) VALUES (?, ?, ?, ?)",
+                        (now_iso(), actor, action, json.dumps(detail, sort_keys=True)))
+
+    def audit_log(self, limit: int = 100) -> list[dict[str, Any]]:
+        return list(self.db.query("SELECT at, actor, action, detail FROM audit ORDER BY id DESC LIMIT ?", [limit]))
+
+    def setting(self, key: str, default: str | None = None) -> str | None:
+        row = self.db.conn.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
+        return str(row[0]) if row else default
+
+    def set_setting(self, key: str, value: str) -> None:
+        with self.writing() as db:
+            db.conn.execute("INSERT INTO settings (key, value) VALUES (?, ?)"
+                            " ON CONFLICT(key) DO UPDATE SET value = excluded.value", (key, value))
+
+    def sync_value(self, name: str) -> str | None:
+        row = self.db.conn.execute("SELECT value FROM sync_state WHERE name = ?", (name,)).fetchone()
+        return str(row[0]) if row else None
+
+    def set_sync_value(self, name: str, value: str) -> None:
+        with self.writing() as db:
+            db.conn.execute("INSERT INTO sync_state (name, value, updated_at) VALUES (?, ?, ?) ON CONFLICT(name)"
+                            " DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+                            (name, value, now_iso()))
+
+    def current_booking(self, room: str, at_unix: float) -> Booking | None:
+        if not room:
+            return None
+        stamp = iso_utc(at_unix)
+        row = self.db.conn.execute(
+            "SELECT title, holder, starts_at, ends_at FROM bookings WHERE room = ? AND starts_at <= ? AND ends_at > ?"
+            " ORDER BY starts_at DESC LIMIT 1", (room, stamp, stamp)).fetchone()
+        return Booking(*row) if row else None
+
+    def integrity(self) -> str:
+        return str(self.db.conn.execute("PRAGMA integrity_check").fetchone()[0])
+
+
+def _statements(sql: str) -> list[str]:
+    """Split a migration into statements (triggers hold ';' inside BEGIN ... END)."""
+    statements, buffer = [], ""
+    for part in sql.split(";"):
+        buffer += part + ";"
+        if sqlite3.complete_statement(buffer):
+            if buffer.strip(" \n;"):
+                statements.append(buffer.strip())
+            buffer = ""
+    return statements
+
+
+def _event_row(row: tuple[Any, ...]) -> Event:
+    seq, id_, person, outcome, method, score, margin, model_id, captured_at, synced_at, suspect = row
+    return Event(id_, person, outcome, method, score, margin, model_id, captured_at, bool(suspect), int(seq), synced_at)
+

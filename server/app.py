@@ -1,0 +1,85 @@
+"""The FastAPI application: settings, database, keys, routers, errors, the OpenAPI document.
+
+``create_app()`` refuses to build on a database that is not migrated to this code's schema and says
+which command fixes it; uvicorn calls it as a factory (``labgate-server run``).
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+
+from server.audit.router import router as audit_router
+from server.auth.passwords import Passwords
+from server.auth.router import router as auth_router
+from server.auth.service import Keys
+from server.core import health, migrations, openapi, problems
+from server.core.bodylimit import BodyLimit
+from server.core.database import Database
+from server.core.keys import stored_secret
+from server.core.settings import Settings
+from server.core.textguard import RefuseBadText
+from server.devices.protocol import router as protocol_router
+from server.devices.router import router as devices_router
+from server.faces.engine import FaceProvider
+from server.faces.router import router as faces_router
+from server.feed.router import router as feed_router
+from server.people.router import router as people_router
+from server.presence.router import router as presence_router
+from server.qr.router import router as qr_router
+from server.qr.signing import QrSigner, new_private_key_b64
+
+VERSION = "0.1.0"
+API = "/api/v1"
+UPLOAD_PATHS = ("/photos", "/faces:identify", "/people:import")
+
+DESCRIPTION = """LabGate's central server: people and roles, kiosk provisioning, the kiosk protocol
+(event push, changes feed), attendance, the face API and the audit log.
+
+Sign in with `POST /api/v1/auth/login`, then send `Authorization: Bearer <access_token>`. Kiosks
+send their device token. Every operation says which roles may call it (`x-roles`). Errors are
+RFC 9457 `application/problem+json`."""
+
+
+def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
+    settings = settings or Settings()
+    database = database or Database(settings.database_url)
+    migrations.check(database)
+
+    jwt_secret = (settings.secret_key.get_secret_value() if settings.secret_key else
+                  stored_secret(database, "jwt_secret", lambda: secrets.token_urlsafe(48)))
+    qr_key = (settings.qr_private_key.get_secret_value() if settings.qr_private_key else
+              stored_secret(database, "qr_ed25519_private", new_private_key_b64))
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        database.dispose()
+
+    app = FastAPI(title="LabGate server", version=VERSION, description=DESCRIPTION, lifespan=lifespan,
+                  openapi_tags=[{"name": n} for n in ("auth", "people", "faces", "devices", "kiosk protocol",
+                                                      "attendance", "qr", "audit", "health")])
+    app.state.settings = settings
+    app.state.database = database
+    app.state.auth_keys = Keys(settings, Passwords(settings), jwt_secret.encode())
+    app.state.qr_signer = QrSigner(qr_key)
+    app.state.faces = FaceProvider(settings)
+
+    problems.install(app)
+    for router in (auth_router, people_router, feed_router, faces_router, qr_router, devices_router, protocol_router,
+                   presence_router, audit_router):
+        app.include_router(router, prefix=API)
+    app.include_router(health.router)
+
+    def document() -> dict[str, Any]:
+        return openapi.build(app)
+
+    app.openapi = document  # type: ignore[method-assign]
+    app.add_middleware(RefuseBadText)  # type: ignore[arg-type]
+    app.add_middleware(BodyLimit, default=settings.request_max_bytes,  # type: ignore[arg-type]
+                       uploads=max(settings.photo_max_bytes, 5_000_000) + 100_000, upload_suffixes=UPLOAD_PATHS)
+    return app

@@ -1,0 +1,1 @@
+"""Auth: password login (argon2id), short JWT access tokens, rotating refresh tokens, roles."""

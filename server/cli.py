@@ -1,0 +1,156 @@
+"""``labgate-server``: run the server, migrate its database, create the first admin, pull a kiosk's events.
+
+    labgate-server migrate                      # create or upgrade the schema (LABGATE_DATABASE_URL)
+    labgate-server create-admin --number 1987 --name "Lab Admin"   # asks for the password
+    labgate-server run --port 8480              # refuses to start on an unmigrated database
+    labgate-server pull-device http://kiosk-1:8470 --token T
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import logging
+import sys
+
+from server.core.database import Database, DatabaseError
+from server.core.settings import Settings
+
+LOG_FORMAT = "%(asctime)s level=%(levelname)s logger=%(name)s %(message)s"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="labgate-server", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser("run", help="serve the API (uvicorn); settings from LABGATE_* variables")
+    run.add_argument("--host", help="address to listen on (LABGATE_HOST, default 127.0.0.1)")
+    run.add_argument("--port", type=int, help="port (LABGATE_PORT, default 8480)")
+    run.add_argument("--workers", type=int, help="processes (LABGATE_WORKERS, default 1)")
+
+    migrate = commands.add_parser("migrate", help="create or upgrade the database schema")
+    migrate.add_argument("--revision", default="head", help="target revision (default: the newest)")
+
+    admin = commands.add_parser("create-admin", help="create a person with the admin role and a password")
+    admin.add_argument("--number", required=True, help="the admin's NIP (their login)")
+    admin.add_argument("--name", required=True)
+    admin.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+
+    pull = commands.add_parser("pull-device", help="pull events from a kiosk that cannot reach the server")
+    pull.add_argument("url", help="the kiosk's address, e.g. http://kiosk-1:8470")
+    pull.add_argument("--token", required=True, help="the kiosk's events token")
+    pull.add_argument("--device-id", help="refuse unless the kiosk is this device")
+
+    commands.add_parser("openapi", help="print the OpenAPI document (JSON)")
+
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    try:
+        settings = Settings()
+    except ValueError as exc:
+        print(f"labgate-server: bad settings: {exc}", file=sys.stderr)
+        return 2
+    try:
+        handler = {"run": _run, "migrate": _migrate, "create-admin": _create_admin, "pull-device": _pull,
+                   "openapi": _openapi}[args.command]
+        return handler(settings, args)
+    except DatabaseError as exc:
+        print(f"labgate-server: {exc}", file=sys.stderr)
+        return 2
+
+
+def _run(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from server.core import migrations
+
+    database = Database(settings.database_url)
+    migrations.check(database)
+    database.dispose()
+    uvicorn.run("server.app:create_app", factory=True, host=args.host or settings.host,
+                port=args.port or settings.port, workers=args.workers or settings.workers,
+                log_level=settings.log_level, proxy_headers=True)
+    return 0
+
+
+def _migrate(settings: Settings, args: argparse.Namespace) -> int:
+    from server.core import migrations
+
+    database = Database(settings.database_url)
+    try:
+        before, after = migrations.upgrade(database, args.revision)
+    except Exception as exc:
+        raise DatabaseError(f"cannot migrate {database.describe()}: {exc}") from exc
+    finally:
+        database.dispose()
+    print(f"database {database.describe()}: {before or 'empty'} -> {after}" if before != after else
+          f"database {database.describe()} is already at {after}; nothing to do")
+    return 0
+
+
+def _create_admin(settings: Settings, args: argparse.Namespace) -> int:
+    from server.app import create_app
+    from server.auth import service as auth
+    from server.auth.passwords import weakness
+    from server.auth.roles import Role
+    from server.core.errors import ServiceError
+    from server.people import service as people
+    from server.people.schemas import Kind, PersonIn
+
+    password = sys.stdin.readline().rstrip("\n") if args.password_stdin else getpass.getpass("password: ")
+    problem = weakness(password, args.number)
+    if problem:
+        print(f"labgate-server: {problem}; nothing was created", file=sys.stderr)
+        return 1
+    app = create_app(settings)
+    database: Database = app.state.database
+    try:
+        with database.session() as session:
+            person = people.create(session, None, PersonIn(number=args.number, name=args.name, kind=Kind.STAFF,
+                                                           roles=[Role.ADMIN]))
+            auth.set_password(session, app.state.auth_keys, None, person.id, password)
+    except ServiceError as exc:
+        print(f"labgate-server: {exc.detail}", file=sys.stderr)
+        return 1
+    except ValueError as exc:
+        print(f"labgate-server: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        database.dispose()
+    print(f"admin {args.number} created (id {person.id}); sign in with POST /api/v1/auth/login")
+    return 0
+
+
+def _pull(settings: Settings, args: argparse.Namespace) -> int:
+    import httpx
+
+    from server.core import migrations
+    from server.pull import PullError, pull
+
+    database = Database(settings.database_url)
+    migrations.check(database)
+    try:
+        with database.session() as session, httpx.Client(timeout=30) as client:
+            result = pull(session, client, args.url, args.token, args.device_id)
+    except PullError as exc:
+        print(f"labgate-server: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        database.dispose()
+    print(f"device {result.device_id}: {result.pages} page(s); accepted {result.accepted}, duplicate "
+          f"{result.duplicate}, conflict {result.conflict}, rejected {result.rejected}")
+    return 0
+
+
+def _openapi(settings: Settings, args: argparse.Namespace) -> int:
+    from server.app import create_app
+
+    print(json.dumps(create_app(settings).openapi(), indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

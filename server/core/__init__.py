@@ -1,0 +1,1 @@
+"""What every domain shares: settings, the database, time, errors as problem+json."""

@@ -1,0 +1,75 @@
+"""The server's settings: one typed model read from ``LABGATE_*`` environment variables.
+
+A wrong value stops the start with a message naming the variable and what it accepts.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LABGATE_", extra="ignore", frozen=True)
+
+    database_url: str = Field(default=
+        "sqlite:///labgate-server.db",
+        description="sqlite:///path/to/file.db (default) or postgresql://user@host:5432/dbname",
+    )
+    public_url: str | None = Field(default=None, description="the URL kiosks reach the server at (QR provisioning)")
+    host: str = "127.0.0.1"
+    port: int = Field(default=8480, ge=1, le=65535)
+    workers: int = Field(default=1, ge=1, le=64)
+    log_level: str = Field(default="info", pattern="^(critical|error|warning|info|debug)$")
+
+    secret_key: SecretStr | None = Field(default=None,
+                                         description="JWT signing key; made and kept in the database if unset")
+    access_token_minutes: int = Field(default=15, ge=1, le=1440)
+    refresh_token_days: int = Field(default=14, ge=1, le=365)
+    login_max_failures: int = Field(default=5, ge=1, le=1000, description="failed logins per number per window")
+    login_client_max_failures: int = Field(default=20, ge=1, le=10000, description="failed logins per client address")
+    login_window_seconds: int = Field(default=900, ge=1, le=86400)
+    argon2_time_cost: int = Field(default=3, ge=1, le=20)
+    argon2_memory_kib: int = Field(default=65536, ge=8, le=4_194_304)
+    argon2_parallelism: int = Field(default=2, ge=1, le=16)
+
+    faces_enabled: bool = True
+    models_dir: Path | None = Field(default=None,
+                                    description="built face models; default $LABGATE_MODELS or artifacts/models")
+    photo_max_bytes: int = Field(default=10_000_000, ge=1024, le=50_000_000)
+    photo_max_pixels: int = Field(default=40_000_000, ge=10_000, le=40_000_000)
+    store_photos: bool = False
+    photo_dir: Path = Path("labgate-photos")
+
+    qr_token_seconds: int = Field(default=300, ge=10, le=86400)
+    qr_private_key: SecretStr | None = Field(default=None,
+                                             description="base64 raw Ed25519 private key; generated if unset")
+
+    timezone: str = Field(default="Asia/Jakarta",
+                          description="the lab's time zone: attendance days begin at its midnight")
+    request_max_bytes: int = Field(default=4_000_000, ge=10_000, le=100_000_000,
+                                   description="largest non-photo request body")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"LABGATE_TIMEZONE={value!r} is not a known time zone; use one like Asia/Jakarta") from exc
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _supported_database(cls, value: str) -> str:
+        if not value.startswith(("sqlite:", "postgresql:", "postgresql+psycopg:", "postgres:")):
+            raise ValueError(f"LABGATE_DATABASE_URL={value!r}: use sqlite:///file.db or postgresql://user@host/db")
+        return value
+
+    @cached_property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)

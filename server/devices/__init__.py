@@ -1,0 +1,1 @@
+"""Devices: kiosk provisioning, tokens, revocation, commands, and the device side of the protocol."""

@@ -1,0 +1,1 @@
+"""Faces: photos turned into templates with the kiosk's own face engine, and identification."""

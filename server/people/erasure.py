@@ -1,0 +1,52 @@
+"""Erasure: a person's data goes, a tombstone stays so every kiosk erases them too.
+
+The person row and everything hanging on it (roles, password, sessions, consents, templates, photos,
+corrections) is deleted; their kiosk events stay for the counts but lose the number.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import delete, update
+from sqlalchemy.orm import Session
+
+from server.audit import service as audit
+from server.auth.actor import Actor
+from server.auth.tables import LoginFailure
+from server.core.clock import utcnow
+from server.core.errors import Invalid
+from server.faces.removal import remove_templates
+from server.feed import journal
+from server.people.service import get
+from server.people.tables import Tombstone
+from server.presence.tables import Event
+
+
+@dataclass(frozen=True)
+class Erasure:
+    number: str
+    erased_at: datetime
+    events_anonymised: int
+    templates_deleted: int
+
+
+def erase(session: Session, actor: Actor, person_id: str) -> Erasure:
+    person = get(session, person_id)
+    if person.id == actor.person_id:
+        raise Invalid("you cannot erase your own account; ask another admin")
+    number, now = person.number, utcnow()
+    templates = remove_templates(session, person.id, tell_kiosks=False)  # the tombstone tells them
+    anonymised = session.execute(update(Event).where(Event.person_number == number).values(person_number=None))
+    session.execute(delete(LoginFailure).where(LoginFailure.number == number))
+    tombstone = Tombstone(number=number, erased_at=now, erased_by=actor.person_id)
+    session.add(tombstone)
+    session.delete(person)
+    session.flush()
+    journal.note(session, "tombstone", str(tombstone.id))
+    count = int(anonymised.rowcount)  # type: ignore[attr-defined]
+    audit.record(session, actor, "person.erase", "person", person_id, number=number, events_anonymised=count,
+                 templates_deleted=templates)
+    session.commit()
+    return Erasure(number, now, count, templates)

@@ -1,0 +1,1 @@
+"""Presence: the idempotent ingest of kiosk events, and attendance built from them."""

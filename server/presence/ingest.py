@@ -1,0 +1,147 @@
+"""The idempotent ingest of a kiosk's event batch (design.md, "Push").
+
+Each event is stored once by (device, event id): new -> accepted; the same content again ->
+duplicate; other content under a stored id -> conflict (logged, the stored one kept); invalid ->
+rejected with the reason naming the field. A batch whose Idempotency-Key was seen gets the first
+reply again. Two identical batches racing each other end the same way: the loser retries and finds
+the winner's rows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import delete, insert, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from server.core.clock import iso, utcnow
+from server.core.errors import Invalid
+from server.devices.tables import Device
+from server.people.tables import Person
+from server.presence import sequence
+from server.presence.schemas import EventIn
+from server.presence.tables import Event, EventConflict, IngestBatch
+
+log = logging.getLogger("labgate.presence")
+
+KEEP_REPLIES = timedelta(days=30)
+CHUNK = 500
+
+
+def ingest(session: Session, device: Device, key: str, events: list[dict[str, Any]]) -> dict[str, Any]:
+    """The reply to one batch (the contract's JSON), stored under the Idempotency-Key."""
+    request_hash = _digest(events)
+    for attempt in (1, 2):
+        replay = session.get(IngestBatch, (device.id, key))
+        if replay is not None:
+            if replay.request_hash != request_hash:
+                raise Invalid(f"Idempotency-Key {key} was already used for a different batch; use a new key for "
+                              f"new events", [(["header", "Idempotency-Key"], "reused with a different body")])
+            return replay.response
+        try:
+            return _store(session, device, key, request_hash, events)
+        except IntegrityError:
+            session.rollback()
+            if attempt == 2:
+                raise
+            log.info("event=ingest_race device=%s key=%s", device.id, key)
+    raise AssertionError("unreachable")
+
+
+def _store(session: Session, device: Device, key: str, request_hash: str, raw: list[dict[str, Any]]) -> dict[str, Any]:
+    now = utcnow()
+    checked: list[EventIn | str] = [_check(item) for item in raw]
+    valid = [e for e in checked if isinstance(e, EventIn)]
+    stored = _stored_hashes(session, device.id, list({e.id for e in valid}))
+    known = _known_numbers(session, list({e.person for e in valid if e.person}))
+    results: list[dict[str, Any]] = []
+    rows: list[dict[str, Any]] = []
+    conflicts: list[dict[str, Any]] = []
+    for item, event in zip(raw, checked, strict=True):
+        if isinstance(event, str):
+            sent_id = item.get("id")
+            results.append({"id": sent_id if isinstance(sent_id, str) else None, "status": "rejected",
+                            "reason": event})
+            continue
+        content = _canonical(event)
+        digest = hashlib.sha256(content.encode()).hexdigest()
+        previous = stored.get(event.id)
+        if previous is None:
+            stored[event.id] = digest
+            rows.append(_row(device.id, event, digest, event.person in known if event.person else True, now))
+            results.append({"id": event.id, "status": "accepted", "reason": None})
+        elif previous == digest:
+            results.append({"id": event.id, "status": "duplicate", "reason": None})
+        else:
+            conflicts.append({"device_id": device.id, "event_id": event.id, "content": json.loads(content),
+                              "received_at": now})
+            results.append({"id": event.id, "status": "conflict",
+                            "reason": "an event with this id is stored with other content; the stored one is kept"})
+    if rows:
+        session.execute(insert(Event), rows)
+    if conflicts:
+        session.execute(insert(EventConflict), conflicts)
+        log.warning("event=ingest_conflict device=%s count=%d ids=%s", device.id, len(conflicts),
+                    ",".join(c["event_id"] for c in conflicts[:10]))
+    reply = {"results": results, "server_time": iso(now), "missing_seq": sequence.missing(session, device.id)}
+    session.execute(delete(IngestBatch).where(IngestBatch.device_id == device.id,
+                                              IngestBatch.created_at < now - KEEP_REPLIES))
+    session.add(IngestBatch(device_id=device.id, idempotency_key=key, request_hash=request_hash, response=reply,
+                            created_at=now))
+    session.commit()
+    counts = {s: sum(r["status"] == s for r in results) for s in ("accepted", "duplicate", "conflict", "rejected")}
+    log.info("event=ingest device=%s key=%s %s", device.id, key, " ".join(f"{k}={v}" for k, v in counts.items()))
+    return reply
+
+
+def _check(item: dict[str, Any]) -> EventIn | str:
+    """The valid event, or why not, naming each faulty field."""
+    try:
+        return EventIn.model_validate(item)
+    except ValidationError as exc:
+        faults = []
+        for error in exc.errors(include_url=False):
+            where = ".".join(str(part) for part in error["loc"])
+            faults.append(f"{where}: {error['msg']}" if where else error["msg"])
+        return "; ".join(faults)
+
+
+def _canonical(event: EventIn) -> str:
+    values = event.model_dump()
+    values["captured_at"] = event.captured_at.astimezone(UTC).isoformat(timespec="microseconds")
+    return json.dumps(values, sort_keys=True, separators=(",", ":"))
+
+
+def _row(device_id: str, event: EventIn, digest: str, number_known: bool, now: datetime) -> dict[str, Any]:
+    return {
+        "device_id": device_id, "event_id": event.id, "seq": event.seq, "person_number": event.person,
+        "number_known": number_known, "outcome": event.outcome, "method": event.method, "score": event.score,
+        "margin": event.margin, "model_id": event.model_id, "captured_at": event.captured_at,
+        "clock_suspect": event.clock_suspect, "content_hash": digest, "received_at": now,
+    }
+
+
+def _stored_hashes(session: Session, device_id: str, ids: list[str]) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for start in range(0, len(ids), CHUNK):
+        rows = session.execute(select(Event.event_id, Event.content_hash).where(
+            Event.device_id == device_id, Event.event_id.in_(ids[start:start + CHUNK])))
+        found.update((event_id, digest) for event_id, digest in rows)
+    return found
+
+
+def _known_numbers(session: Session, numbers: list[str]) -> set[str]:
+    found: set[str] = set()
+    for start in range(0, len(numbers), CHUNK):
+        found.update(session.scalars(select(Person.number).where(Person.number.in_(numbers[start:start + CHUNK]))))
+    return found
+
+
+def _digest(events: list[dict[str, Any]]) -> str:
+    return hashlib.sha256(json.dumps(events, sort_keys=True, separators=(",", ":"), default=str).encode()).hexdigest()

@@ -1,0 +1,181 @@
+"""Fixtures for the server's tests: every test runs on a real SQLite file and on the real PostgreSQL
+at 127.0.0.1:5432 (a fresh database per session, dropped afterwards), with a clean schema per test."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+
+from server.app import create_app
+from server.auth import service as auth
+from server.auth.roles import Role
+from server.core import migrations
+from server.core.database import Database
+from server.core.settings import Settings
+from server.people import service as people
+from server.people.schemas import Kind, PersonIn
+from server.tables import metadata
+
+POSTGRES_ADMIN = os.environ.get("LABGATE_TEST_POSTGRES", "postgresql://root@127.0.0.1:5432/test")
+PASSWORD = "correct horse battery"
+
+
+def _postgres_admin() -> Any:
+    import psycopg
+
+    return psycopg.connect(POSTGRES_ADMIN.replace("postgresql+psycopg://", "postgresql://"), autocommit=True,
+                           connect_timeout=5)
+
+
+def _server_url(database: str) -> str:
+    base = POSTGRES_ADMIN.rsplit("/", 1)[0]
+    return f"{base}/{database}"
+
+
+class Backends:
+    """Make and drop scratch databases on one backend."""
+
+    def __init__(self, kind: str, folder: Path) -> None:
+        self.kind, self.folder, self.made = kind, folder, []  # type: ignore[var-annotated]
+
+    def new(self) -> str:
+        name = f"labgate_test_{uuid.uuid4().hex[:10]}"
+        if self.kind == "sqlite":
+            return f"sqlite:///{self.folder / (name + '.db')}"
+        with _postgres_admin() as connection:
+            connection.execute(f'CREATE DATABASE "{name}"')
+        self.made.append(name)
+        return _server_url(name)
+
+    def drop_all(self) -> None:
+        if not self.made:
+            return
+        with _postgres_admin() as connection:
+            for name in self.made:
+                connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def backends(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backends]:
+    kind = request.param
+    if kind == "postgresql":
+        try:
+            _postgres_admin().close()
+        except Exception as exc:
+            if os.environ.get("CI"):
+                pytest.fail(f"PostgreSQL at {POSTGRES_ADMIN} is not reachable ({exc}); .ci/run starts it")
+            pytest.skip(f"PostgreSQL at {POSTGRES_ADMIN} is not reachable ({exc}); start it to run these tests")
+    made = Backends(kind, tmp_path_factory.mktemp(f"db-{kind}"))
+    yield made
+    made.drop_all()
+
+
+@pytest.fixture(scope="session")
+def database_url(backends: Backends) -> str:
+    url = backends.new()
+    database = Database(url)
+    migrations.upgrade(database)
+    database.dispose()
+    return url
+
+
+@pytest.fixture
+def database(database_url: str) -> Iterator[Database]:
+    """The session's migrated database, emptied for this test."""
+    database = Database(database_url)
+    tables = [t.name for t in reversed(metadata.sorted_tables)]
+    with database.engine.begin() as connection:
+        if database.dialect == "postgresql":
+            connection.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        else:
+            for table in tables:
+                connection.execute(text(f"DELETE FROM {table}"))
+    yield database
+    database.dispose()
+
+
+def test_settings(database_url: str, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {"database_url": database_url, "argon2_time_cost": 1, "argon2_memory_kib": 1024,
+                              "argon2_parallelism": 1, **overrides}
+    return Settings(**values)
+
+
+test_settings.__test__ = False  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return test_settings(database_url)
+
+
+@pytest.fixture
+def app(settings: Settings, database: Database) -> FastAPI:
+    return create_app(settings, database)
+
+
+@pytest.fixture
+def client(app: FastAPI) -> Iterator[TestClient]:
+    with TestClient(app, base_url="http://testserver") as test_client:
+        yield test_client
+
+
+@dataclass
+class Person:
+    id: str
+    number: str
+    headers: dict[str, str]
+
+
+@pytest.fixture
+def make_person(app: FastAPI, client: TestClient) -> Callable[..., Person]:
+    """A person with roles and a password, signed in (in the first role) unless told otherwise."""
+    counter = iter(range(10_000))
+
+    def make(*roles: Role, number: str | None = None, name: str = "Test Person", login: bool = True,
+             kind: Kind = Kind.STAFF) -> Person:
+        number = number or f"1990{next(counter):06d}"
+        with app.state.database.session() as session:
+            person = people.create(session, None, PersonIn(number=number, name=name, kind=kind,
+                                                           roles=list(roles or (Role.STUDENT,))))
+            auth.set_password(session, app.state.auth_keys, None, person.id, PASSWORD)
+        headers = signed_in(client, number, (roles or (Role.STUDENT,))[0]) if login else {}
+        return Person(person.id, number, headers)
+
+    return make
+
+
+def signed_in(client: TestClient, number: str, role: Role | None = None) -> dict[str, str]:
+    response = client.post("/api/v1/auth/login", json={"number": number, "password": PASSWORD,
+                                                       "role": role.value if role else None})
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+@pytest.fixture
+def admin(make_person: Callable[..., Person]) -> Person:
+    return make_person(Role.ADMIN, number="1970000001", name="Lab Admin")
+
+
+@dataclass
+class Kiosk:
+    id: str
+    token: str
+    headers: dict[str, str]
+
+
+@pytest.fixture
+def kiosk(client: TestClient, admin: Person) -> Kiosk:
+    response = client.post("/api/v1/devices", json={"name": "door LAB-1", "room": "LAB-1", "model_id": "test-model"},
+                           headers=admin.headers)
+    assert response.status_code == 201, response.text
+    body = response.json()
+    return Kiosk(body["device"]["id"], body["token"], {"Authorization": f"Bearer {body['token']}"})

@@ -1,0 +1,155 @@
+"""The idempotent event push: counted once, conflicts kept apart, bad events named, never a 500."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from server.core.database import Database
+from server.devices.tables import Device
+from server.presence import ingest
+from server.presence.tables import Event, EventConflict
+from tests.server.conftest import Kiosk
+from tests.server.events import event, push
+
+
+def _stored(database: Database, device_id: str) -> int:
+    with database.session() as session:
+        return session.scalar(select(func.count()).where(Event.device_id == device_id)) or 0
+
+
+def test_replayed_batch_is_counted_once(client: TestClient, kiosk: Kiosk, database: Database) -> None:
+    events = [event(seq) for seq in range(1, 51)]
+    key = str(uuid.uuid4())
+    first = push(client, kiosk, events, key)
+    assert first.status_code == 200, first.text
+    assert [r["status"] for r in first.json()["results"]] == ["accepted"] * 50
+    replay = push(client, kiosk, events, key)
+    assert replay.json() == first.json()  # a replayed Idempotency-Key gets the first reply
+    again = push(client, kiosk, events)  # the same events under a new key: each a duplicate
+    assert {r["status"] for r in again.json()["results"]} == {"duplicate"}
+    assert _stored(database, kiosk.id) == 50
+
+
+def test_same_event_id_with_other_content_is_a_conflict(client: TestClient, kiosk: Kiosk, database: Database) -> None:
+    original = event(1)
+    assert push(client, kiosk, [original]).json()["results"][0]["status"] == "accepted"
+    changed = {**original, "score": 0.9}
+    result = push(client, kiosk, [changed]).json()["results"][0]
+    assert result["status"] == "conflict" and "stored one is kept" in result["reason"]
+    with database.session() as session:
+        kept = session.scalar(select(Event.score).where(Event.event_id == original["id"]))
+        logged = session.scalars(select(EventConflict)).all()
+    assert kept == 0.7312
+    assert len(logged) == 1 and logged[0].content["score"] == 0.9
+
+
+def test_thousand_events_with_ten_malformed_store_990_and_name_the_10(client: TestClient, kiosk: Kiosk,
+                                                                       database: Database) -> None:
+    events = [event(seq) for seq in range(1, 1001)]
+    faults = {
+        10: ("seq", "not a number"), 50: ("outcome", "maybe"), 100: ("captured_at", "yesterday"),
+        150: ("captured_at", "2026-11-22T08:15:02"),  # no zone
+        200: ("id", "not-a-uuid"), 300: ("method", "retina"), 400: ("score", 7.5),
+        500: ("person", "no spaces allowed"), 600: ("clock_suspect", "no"), 700: ("extra", 1),
+    }
+    for index, (field, value) in faults.items():
+        events[index][field] = value
+    response = push(client, kiosk, events)
+    assert response.status_code == 200, response.text
+    results = response.json()["results"]
+    rejected = {i: r for i, r in enumerate(results) if r["status"] == "rejected"}
+    assert set(rejected) == set(faults)
+    for index, (field, _) in faults.items():
+        assert field in rejected[index]["reason"], (field, rejected[index]["reason"])
+        assert rejected[index]["id"] == (events[index]["id"] if field != "id" else "not-a-uuid")
+    assert sum(r["status"] == "accepted" for r in results) == 990
+    assert _stored(database, kiosk.id) == 990
+
+
+def test_rule_breaking_events_are_rejected_with_the_rule(client: TestClient, kiosk: Kiosk) -> None:
+    cases = [
+        event(1, person=None, outcome="accept"),
+        event(2, method="pin"),  # a PIN event carrying a face score
+        event(3, score=None),
+        event(4, person="2201234567", outcome="unknown"),
+    ]
+    results = push(client, kiosk, cases).json()["results"]
+    assert [r["status"] for r in results] == ["rejected"] * 4
+    assert "person" in results[0]["reason"]
+    assert "score" in results[1]["reason"] and "pin" in results[1]["reason"]
+    assert "score" in results[2]["reason"]
+    assert "unknown" in results[3]["reason"]
+
+
+def test_gaps_in_the_sequence_are_reported(client: TestClient, kiosk: Kiosk, admin) -> None:  # type: ignore[no-untyped-def]
+    reply = push(client, kiosk, [event(s) for s in (3, 4, 8, 12)]).json()
+    assert reply["missing_seq"] == [[1, 2], [5, 7], [9, 11]]
+    filled = push(client, kiosk, [event(s) for s in (1, 2, 5, 6, 7)]).json()
+    assert filled["missing_seq"] == [[9, 11]]
+    device = client.get(f"/api/v1/devices/{kiosk.id}", headers=admin.headers).json()
+    assert device["missing_seq"] == [[9, 11]] and device["max_seq"] == 12 and device["events"] == 9
+
+
+def test_unknown_numbers_are_stored_and_flagged(client: TestClient, kiosk: Kiosk, admin) -> None:  # type: ignore[no-untyped-def]
+    assert push(client, kiosk, [event(1, person="9999999999")]).json()["results"][0]["status"] == "accepted"
+    flagged = client.get("/api/v1/presence/events", params={"unknown_numbers": True}, headers=admin.headers).json()
+    assert [e["person"] for e in flagged] == ["9999999999"]
+
+
+def test_a_body_that_is_not_a_batch_is_a_4xx_problem(client: TestClient, kiosk: Kiosk) -> None:
+    url = f"/api/v1/devices/{kiosk.id}/events:batch"
+    headers = {**kiosk.headers, "Idempotency-Key": str(uuid.uuid4())}
+    for body, where in (({"events": []}, "events"), ({"rows": []}, "events"), ([1, 2], "body"),
+                        ({"events": [event(s) for s in range(1, 1002)]}, "events"), ({"events": [1]}, "events")):
+        response = client.post(url, json=body, headers=headers)
+        assert response.status_code == 422, response.text
+        assert response.headers["content-type"] == "application/problem+json"
+        assert where in response.json()["detail"]
+    broken = client.post(url, content=b"{not json", headers={**headers, "Content-Type": "application/json"})
+    assert broken.status_code == 422 and broken.json()["errors"]
+    missing_key = client.post(url, json={"events": [event(1)]}, headers=kiosk.headers)
+    assert missing_key.status_code == 422 and "Idempotency-Key" in missing_key.json()["detail"]
+
+
+def test_a_reused_key_with_another_batch_is_refused(client: TestClient, kiosk: Kiosk) -> None:
+    key = str(uuid.uuid4())
+    assert push(client, kiosk, [event(1)], key).status_code == 200
+    response = push(client, kiosk, [event(2)], key)
+    assert response.status_code == 422 and "already used" in response.json()["detail"]
+
+
+def test_wrong_or_revoked_device_token_is_401(client: TestClient, kiosk: Kiosk, admin) -> None:  # type: ignore[no-untyped-def]
+    wrong = Kiosk(kiosk.id, "lgd_wrong", {"Authorization": "Bearer lgd_wrong"})
+    assert push(client, wrong, [event(1)]).status_code == 401
+    assert client.post(f"/api/v1/devices/{kiosk.id}:revoke", headers=admin.headers).status_code == 200
+    response = push(client, kiosk, [event(1)])
+    assert response.status_code == 401 and "revoked" in response.json()["detail"]
+
+
+def test_racing_identical_batches_store_each_event_once(database: Database, kiosk: Kiosk) -> None:
+    events = [event(seq) for seq in range(1, 201)]
+    replies: list[dict[str, object]] = []
+    errors: list[BaseException] = []
+
+    def send(key: str) -> None:
+        try:
+            with database.session() as session:
+                device = session.get(Device, kiosk.id)
+                assert device is not None
+                replies.append(ingest.ingest(session, device, key, events))
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=send, args=(str(uuid.uuid4()),)) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors, errors
+    assert _stored(database, kiosk.id) == 200
+    accepted = sum(r["status"] == "accepted" for reply in replies for r in reply["results"])  # type: ignore[attr-defined]
+    assert accepted == 200

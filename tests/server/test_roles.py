@@ -1,0 +1,131 @@
+"""The role-by-endpoint matrix: each role gets exactly the endpoints it should, the others 403.
+
+The table below is written out by hand (what the lab wants); the test checks the running server
+against it, and that no endpoint exists that the table does not list.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from server.auth.roles import Role
+from server.core.openapi import operations, policy
+from tests.server.conftest import Kiosk, Person
+
+A, H, T, L, S, ST = Role.ADMIN, Role.HEAD, Role.TECHNICIAN, Role.LECTURER, Role.ASSISTANT, Role.STUDENT
+EVERYONE = {A, H, T, L, S, ST}
+PUBLIC: set[Role] = set()
+DEVICE = "device"
+
+EXPECTED: dict[tuple[str, str], set[Role] | str] = {
+    ("POST", "/api/v1/auth/login"): PUBLIC,
+    ("POST", "/api/v1/auth/refresh"): PUBLIC,
+    ("POST", "/api/v1/auth/logout"): PUBLIC,
+    ("GET", "/health"): PUBLIC,
+    ("GET", "/api/v1/me"): EVERYONE,
+    ("PUT", "/api/v1/me/password"): EVERYONE,
+    ("GET", "/api/v1/me/attendance"): EVERYONE,
+    ("POST", "/api/v1/me/qr-token"): EVERYONE,
+    ("GET", "/api/v1/people"): {A, H, T, L},
+    ("POST", "/api/v1/people"): {A, H},
+    ("POST", "/api/v1/people:import"): {A, H},
+    ("GET", "/api/v1/people/{person_id}"): {A, H, T, L},
+    ("PATCH", "/api/v1/people/{person_id}"): {A, H},
+    ("DELETE", "/api/v1/people/{person_id}"): {A, H},
+    ("PUT", "/api/v1/people/{person_id}/password"): {A},
+    ("DELETE", "/api/v1/people/{person_id}/sessions"): {A},
+    ("PUT", "/api/v1/people/{person_id}/pin"): {A, H, T},
+    ("GET", "/api/v1/people/{person_id}/consents"): {A, H, T},
+    ("POST", "/api/v1/people/{person_id}/consents"): {A, H, T},
+    ("POST", "/api/v1/people/{person_id}/qr-token"): {A, H, T},
+    ("POST", "/api/v1/people/{person_id}/photos"): {A, H, T},
+    ("GET", "/api/v1/people/{person_id}/templates"): {A, H, T},
+    ("DELETE", "/api/v1/people/{person_id}/templates/{template_id}"): {A, H, T},
+    ("POST", "/api/v1/faces:identify"): {A, H, T},
+    ("GET", "/api/v1/tombstones"): {A, H},
+    ("GET", "/api/v1/devices"): {A, H, T},
+    ("POST", "/api/v1/devices"): {A},
+    ("GET", "/api/v1/devices/{device_id}"): {A, H, T},
+    ("PATCH", "/api/v1/devices/{device_id}"): {A},
+    ("POST", "/api/v1/devices/{device_id}:revoke"): {A},
+    ("POST", "/api/v1/devices/{device_id}:rotate-token"): {A},
+    ("GET", "/api/v1/devices/{device_id}/commands"): {A, H, T},
+    ("POST", "/api/v1/devices/{device_id}/commands"): {A, T},
+    ("POST", "/api/v1/devices/{device_id}/events:batch"): DEVICE,
+    ("GET", "/api/v1/devices/{device_id}/changes"): DEVICE,
+    ("POST", "/api/v1/devices/{device_id}/changes:ack"): DEVICE,
+    ("POST", "/api/v1/devices/{device_id}/commands/{command_id}:ack"): DEVICE,
+    ("GET", "/api/v1/attendance"): {A, H, L, S},
+    ("GET", "/api/v1/attendance.csv"): {A, H, L},
+    ("POST", "/api/v1/attendance/corrections"): {A, H},
+    ("GET", "/api/v1/presence/events"): {A, H, T},
+    ("GET", "/api/v1/audit"): {A, H},
+}
+
+# Run destructive operations last, so the others see their targets intact.
+LAST = ("DELETE", ":revoke", ":rotate-token", "/sessions", "/password")
+
+
+def _order(item: tuple[str, str]) -> tuple[int, str, str]:
+    method, path = item
+    return (any(m in method or path.endswith(m) for m in LAST), path, method)
+
+
+def test_every_endpoint_is_in_the_table_and_declares_its_roles(app: FastAPI) -> None:
+    found = {(method, path): route for method, path, route in operations(app) if method != "HEAD"}
+    docs = {("GET", p) for p in ("/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc")}
+    assert set(found) - docs == set(EXPECTED)
+    for key, route in found.items():
+        if key in docs:
+            continue
+        declared = policy(route)
+        wanted = EXPECTED[key]
+        assert declared == ([DEVICE] if wanted == DEVICE else sorted(str(r) for r in wanted)), key
+
+
+def test_each_role_gets_exactly_its_endpoints(client: TestClient, make_person: Callable[..., Person],
+                                              kiosk: Kiosk) -> None:
+    people = {role: make_person(role) for role in Role}
+    target = make_person(Role.STUDENT, login=False)
+    command = client.post(f"/api/v1/devices/{kiosk.id}/commands", json={"kind": "resync"},
+                          headers=people[A].headers).json()["id"]
+    ids = {"person_id": target.id, "device_id": kiosk.id, "template_id": "no-such-template", "command_id": command}
+    outcome: dict[tuple[str, str], dict[str, int]] = {}
+    for method, path in sorted(EXPECTED, key=_order):
+        url = path.format(**ids)
+        callers: dict[str, dict[str, str]] = {"nobody": {}, DEVICE: kiosk.headers}
+        callers.update({str(role): person.headers for role, person in people.items()})
+        outcome[(method, path)] = {who: client.request(method, url, headers=headers).status_code
+                                   for who, headers in callers.items()}
+    wrong = []
+    for key, statuses in outcome.items():
+        wanted = EXPECTED[key]
+        for who, status in statuses.items():
+            if wanted == PUBLIC:
+                ok = status not in (401, 403)
+            elif who == "nobody":
+                ok = status == 401
+            elif wanted == DEVICE:
+                ok = status not in (401, 403) if who == DEVICE else status == 403
+            elif who == DEVICE:
+                ok = status == 401  # a device token is not a user's access token
+            else:
+                ok = (status != 403 and status != 401) if Role(who) in wanted else status == 403
+            if not ok:
+                wrong.append(f"{key[0]} {key[1]} as {who}: {status}")
+    assert not wrong, "\n".join(wrong)
+
+
+@pytest.mark.parametrize("path", ["/api/v1/people", "/api/v1/audit"])
+def test_a_forbidden_role_gets_a_problem_naming_the_allowed_roles(client: TestClient,
+                                                                    make_person: Callable[..., Person],
+                                                                    path: str) -> None:
+    student = make_person(Role.STUDENT)
+    response = client.get(path, headers=student.headers)
+    assert response.status_code == 403
+    assert response.headers["content-type"] == "application/problem+json"
+    assert "student" in response.json()["detail"] and "admin" in response.json()["detail"]
