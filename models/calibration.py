@@ -31,10 +31,7 @@ def cross_validated_accuracy(scores: np.ndarray, same: np.ndarray, folds: np.nda
     """
     same = same.astype(bool)
     if folds is None or len(np.unique(folds)) < 2:
-        folds = np.zeros(len(same), dtype=np.int64)
-        for label in (True, False):
-            idx = np.flatnonzero(same == label)
-            folds[idx] = np.arange(len(idx)) % n_folds
+        folds = deal_folds(same, n_folds)
     accuracies, thresholds = [], []
     for fold in np.unique(folds):
         test = folds == fold
@@ -42,6 +39,15 @@ def cross_validated_accuracy(scores: np.ndarray, same: np.ndarray, folds: np.nda
         accuracies.append(float(((scores[test] >= threshold) == same[test]).mean()))
         thresholds.append(threshold)
     return float(np.mean(accuracies)), float(np.std(accuracies)), thresholds
+
+
+def deal_folds(same: np.ndarray, n_folds: int = 10) -> np.ndarray:
+    """Fold of each pair: genuine and impostor pairs each dealt round-robin into ``n_folds`` folds."""
+    folds = np.zeros(len(same), dtype=np.int64)
+    for label in (True, False):
+        idx = np.flatnonzero(same == label)
+        folds[idx] = np.arange(len(idx)) % n_folds
+    return folds
 
 
 def threshold_at_fmr(impostor: np.ndarray, fmr: float) -> float:

@@ -59,3 +59,50 @@ def people(directory: Path) -> dict[str, list[Path]]:
         if files:
             found[folder.name] = files
     return found
+
+
+LABELS = {"1": True, "0": False, "true": True, "false": False, "yes": True, "no": False,
+          "same": True, "different": False}
+
+
+def table_pairs(pairs_file: Path, images: Path) -> list[Pair]:
+    """Pairs from a CSV or TSV of ``image a, image b, label`` (label 1/0, true/false, yes/no or
+    same/different; further columns ignored; a header row is skipped), paths relative to ``images``."""
+    import csv
+
+    text = pairs_file.read_text()
+    dialect = "excel-tab" if "\t" in text.splitlines()[0] else "excel"
+    pairs = []
+    for row_number, row in enumerate(csv.reader(text.splitlines(), dialect=dialect)):
+        if not row or not "".join(row).strip():
+            continue
+        if len(row) < 3:
+            raise ValueError(f"{pairs_file}:{row_number + 1}: expected image a, image b, label; got {row}")
+        label = row[2].strip().lower()
+        if row_number == 0 and Path(row[0].strip()).suffix.lower() not in IMAGE_SUFFIXES:
+            continue  # a header: its first column is not an image
+        if label not in LABELS:
+            raise ValueError(f"{pairs_file}:{row_number + 1}: label {row[2]!r} is not one of {sorted(LABELS)}")
+        pairs.append(Pair(images / row[0].strip(), images / row[1].strip(), LABELS[label], 0))
+    return pairs
+
+
+def every_pair(directory: Path) -> list[Pair]:
+    """Every unordered pair of photos of a folder-per-person set, labelled by folder."""
+    photos = [(person, path) for person, paths in people(directory).items() for path in paths]
+    return [Pair(a, b, pa == pb, 0) for i, (pa, a) in enumerate(photos) for pb, b in photos[i + 1:]]
+
+
+def read_pairs(source: Path, images: Path | None = None) -> list[Pair]:
+    """Labelled pairs from LFW's pairs.txt, a CSV/TSV of pairs, or a folder-per-person set (every pair).
+
+    Images are looked up in ``images``, by default the pairs file's own folder.
+    """
+    if source.is_dir():
+        return every_pair(source)
+    if not source.is_file():
+        raise ValueError(f"pairs {source} is neither a pairs file nor a folder of people")
+    folder = images if images is not None else source.parent
+    if source.suffix.lower() in (".csv", ".tsv"):
+        return table_pairs(source, folder)
+    return lfw_pairs(source, folder)

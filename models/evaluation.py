@@ -8,7 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
+from models.align import crop_face
 from models.datasets import Pair
+from models.detector import Face
 from models.engine import FaceEngine, primary_index
 from models.images import ImageError, read_image
 
@@ -27,20 +29,57 @@ class CropSet:
 def crop_images(engine: FaceEngine, paths: Iterable[Path], progress: Progress | None = None) -> CropSet:
     kept, crops, failures = [], [], {}
     for path in progress(paths) if progress else paths:
-        try:
-            rgb = read_image(path)
-        except ImageError as exc:
-            failures[path] = str(exc)
-            continue
-        faces = engine.detector.detect(rgb)
-        if not faces:
-            failures[path] = "no face found"
+        found = _primary_face(engine, path)
+        if isinstance(found, str):
+            failures[path] = found
             continue
         kept.append(path)
-        crops.append(engine.embedder.crop(rgb, faces[primary_index(faces, rgb.shape, engine.settings.face_selection)]))
-    size = engine.embedder.size
-    array = np.stack(crops) if crops else np.zeros((0, size[0], size[1], 3), np.uint8)
-    return CropSet(kept, array, failures)
+        crops.append(engine.embedder.crop(*found))
+    return CropSet(kept, _stack(crops, engine.embedder.size), failures)
+
+
+@dataclass
+class FaceSet:
+    """The primary face of each image, detected once; crop it any number of ways with ``crop_faces``."""
+
+    paths: list[Path]
+    faces: list[Face]
+    failures: dict[Path, str] = field(default_factory=dict)
+
+
+def find_faces(engine: FaceEngine, paths: Iterable[Path], progress: Progress | None = None) -> FaceSet:
+    kept, faces, failures = [], [], {}
+    for path in progress(paths) if progress else paths:
+        found = _primary_face(engine, path)
+        if isinstance(found, str):
+            failures[path] = found
+        else:
+            kept.append(path)
+            faces.append(found[1])
+    return FaceSet(kept, faces, failures)
+
+
+def crop_faces(found: FaceSet, alignment: dict[str, object], size: tuple[int, int]) -> CropSet:
+    """Crops of found faces made as ``alignment`` says (see ``align.crop_face``), images read again."""
+    crops = [crop_face(read_image(path), face, alignment, size) for path, face in zip(found.paths, found.faces,
+                                                                                       strict=True)]
+    return CropSet(list(found.paths), _stack(crops, size), dict(found.failures))
+
+
+def _primary_face(engine: FaceEngine, path: Path) -> tuple[np.ndarray, Face] | str:
+    """The image and its primary face, or why there is none (unreadable, no face)."""
+    try:
+        rgb = read_image(path)
+    except ImageError as exc:
+        return str(exc)
+    faces = engine.detector.detect(rgb)
+    if not faces:
+        return "no face found"
+    return rgb, faces[primary_index(faces, rgb.shape, engine.settings.face_selection)]
+
+
+def _stack(crops: list[np.ndarray], size: tuple[int, int]) -> np.ndarray:
+    return np.stack(crops) if crops else np.zeros((0, size[0], size[1], 3), np.uint8)
 
 
 def pair_scores(embeddings: dict[Path, np.ndarray], pairs: list[Pair]) -> tuple[np.ndarray, np.ndarray, int]:

@@ -23,7 +23,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from models import catalog
 from models.calibration import calibrate, cross_validated_accuracy
@@ -35,6 +34,7 @@ from models.evaluation import CropSet, all_pair_scores, crop_images, identity_of
 from models.runtime import Manifest, Thresholds, session
 from models.tools import facenet_weights as fw
 from models.tools.export import export_embedder, export_mtcnn, torch_embedder, write_manifest
+from models.tools.progress import bar
 from models.tools.quantize import quantize_embedder
 
 PREPROCESSING_VERSION = 1
@@ -82,7 +82,7 @@ def build(options: BuildOptions, log: Log = print) -> dict[str, Any]:
     source = resolve_source(options.weights, options.cache)
     index = catalog.read_index(out)
     calibrated = options.data is not None
-    if not options.force and _up_to_date(index, out, source, calibrated, options.int8):
+    if not options.force and _up_to_date(index, out, source, calibrated, options.int8, recipe()):
         log(f"models in {out} are built and verified (weights sha256 {source.weights_sha256[:12]}…); nothing to do")
         return index
 
@@ -99,7 +99,42 @@ def build(options: BuildOptions, log: Log = print) -> dict[str, Any]:
 
     log("[3/5] fp32 embedder: export to ONNX and check against torch")
     fp32 = out / f"facenet-{source.name}.fp32.onnx"
-    base = Manifest(
+    base = embedder_manifest(weights)
+    export_checked(weights.state_dict, fp32, base, log)
+
+    sets = calibration_sets(out, fp32, options.data, log)
+    finish_manifest(fp32, base, "fp32", sets, log)
+    files[fp32.name] = catalog.sha256_of(fp32)
+    default = fp32.name
+
+    log("[4/5] INT8 embedder")
+    int8 = out / f"facenet-{source.name}.int8.onnx"
+    if not options.int8:
+        log("      skipped (--no-int8)")
+    elif sets is None:
+        log("      skipped: INT8 needs real faces to calibrate and check; set LABGATE_DATA")
+    elif make_int8(fp32, int8, base, sets, log):
+        files[int8.name] = catalog.sha256_of(int8)
+        default = int8.name
+
+    log("[5/5] index")
+    index = {
+        "recipe": recipe(),
+        "weights": {"name": options.weights, "sha256": source.weights_sha256},
+        "calibrated": calibrated,
+        "int8_requested": options.int8,
+        "files": files,
+        "default_embedder": default,
+        "built": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    catalog.write_index(out, index)
+    log(f"done: default embedder {default} in {out}")
+    return index
+
+
+def embedder_manifest(weights: fw.Weights) -> Manifest:
+    """The manifest of a FaceNet embedder made from ``weights``, before centring, thresholds and id."""
+    return Manifest(
         model_id="pending",
         kind="embedder",
         architecture="InceptionResnetV1",
@@ -115,76 +150,57 @@ def build(options: BuildOptions, log: Log = print) -> dict[str, Any]:
         licence=weights.licence,
         notes=f"published LFW accuracy {weights.published_lfw}" if weights.published_lfw else "",
     )
-    export_embedder(weights.state_dict, fp32, base)
-    error = _parity(fp32, weights.state_dict)
+
+
+def export_checked(state_dict: dict[str, torch.Tensor], path: Path, base: Manifest, log: Log) -> None:
+    """Export the embedder to ONNX and refuse a file whose embeddings differ from torch's."""
+    export_embedder(state_dict, path, base)
+    error = _parity(path, state_dict)
     log(f"      ONNX vs torch: max |difference| of embeddings {error:.2e} (limit {PARITY_TOLERANCE:.0e})")
     if error > PARITY_TOLERANCE:
         raise RuntimeError(f"exported embedder differs from torch by {error:.2e} > {PARITY_TOLERANCE:.0e}")
 
-    sets = _calibration_sets(out, fp32, options.data, log)
-    manifest = _finish_manifest(fp32, base, "fp32", sets, log)
-    files[fp32.name] = catalog.sha256_of(fp32)
-    default = fp32.name
 
-    log("[4/5] INT8 embedder")
-    int8 = out / f"facenet-{source.name}.int8.onnx"
-    if not options.int8:
-        log("      skipped (--no-int8)")
-    elif sets is None:
-        log("      skipped: INT8 needs real faces to calibrate and check; set LABGATE_DATA")
+def make_int8(fp32: Path, int8: Path, base: Manifest, sets: CalibrationSets, log: Log) -> bool:
+    """Quantise ``fp32`` to ``int8``, finish its manifest, and keep it only if it passes its checks."""
+    calibration = ((sets.centre.crops.astype(np.float32) - base.mean) / base.std).transpose(0, 3, 1, 2)
+    quantize_embedder(fp32, int8, np.ascontiguousarray(calibration))
+    write_manifest(int8, replace(base, precision="int8"))
+    int8_manifest = finish_manifest(int8, replace(base, precision="int8"), "int8", sets, log)
+    keep, why = _int8_verdict(fp32, int8, sets, log)
+    if keep:
+        log(f"      kept: {why}; model id {int8_manifest.model_id}")
     else:
-        reference = (manifest.mean, manifest.std)
-        calibration = ((sets.centre.crops.astype(np.float32) - reference[0]) / reference[1]).transpose(0, 3, 1, 2)
-        quantize_embedder(fp32, int8, np.ascontiguousarray(calibration))
-        write_manifest(int8, replace(base, precision="int8"))
-        int8_manifest = _finish_manifest(int8, replace(base, precision="int8"), "int8", sets, log)
-        keep, why = _int8_verdict(fp32, int8, sets, log)
-        if keep:
-            files[int8.name] = catalog.sha256_of(int8)
-            default = int8.name
-            log(f"      kept: {why}; model id {int8_manifest.model_id}")
-        else:
-            int8.unlink(missing_ok=True)
-            log(f"      not kept: {why}")
-
-    log("[5/5] index")
-    index = {
-        "weights": {"name": options.weights, "sha256": source.weights_sha256},
-        "calibrated": calibrated,
-        "int8_requested": options.int8,
-        "files": files,
-        "default_embedder": default,
-        "built": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    }
-    catalog.write_index(out, index)
-    log(f"done: default embedder {default} in {out}")
-    return index
+        int8.unlink(missing_ok=True)
+        log(f"      not kept: {why}")
+    return keep
 
 
 @dataclass
-class _Sets:
+class CalibrationSets:
     centre: CropSet  # lfw_people/unknown: centring mean and INT8 calibration (images only)
     fold1: CropSet  # lfw_fold1 images: thresholds and the INT8 accuracy check
     pairs_file: Path
     images: Path
 
 
-def _calibration_sets(out: Path, fp32: Path, data: Path | None, log: Log) -> _Sets | None:
+def calibration_sets(out: Path, fp32: Path, data: Path | None, log: Log) -> CalibrationSets | None:
+    """The build's real faces (crops made with ``fp32``'s alignment and the models in ``out``)."""
     if data is None:
         log("      no LABGATE_DATA: embeddings uncentred, thresholds are uncalibrated defaults")
         return None
     engine = FaceEngine(EngineSettings(model_dir=out, embedder=fp32.name, face_selection="centre"))
-    centre = crop_images(engine, image_files(data / "lfw_people" / "unknown"), _bar("crops lfw_people/unknown"))
+    centre = crop_images(engine, image_files(data / "lfw_people" / "unknown"), bar("      crops lfw_people/unknown"))
     images = data / "lfw_fold1" / "images_flat"
-    fold1 = crop_images(engine, image_files(images), _bar("crops lfw_fold1"))
+    fold1 = crop_images(engine, image_files(images), bar("      crops lfw_fold1"))
     for name, crops in (("lfw_people/unknown", centre), ("lfw_fold1", fold1)):
         if crops.failures:
             names = sorted(p.name for p in crops.failures)
             log(f"      {name}: no usable face in {len(names)} images (left out): {names[:5]}")
-    return _Sets(centre, fold1, data / "lfw_fold1" / "pairs_fold1.txt", images)
+    return CalibrationSets(centre, fold1, data / "lfw_fold1" / "pairs_fold1.txt", images)
 
 
-def _finish_manifest(path: Path, base: Manifest, precision: str, sets: _Sets | None, log: Log) -> Manifest:
+def finish_manifest(path: Path, base: Manifest, precision: str, sets: CalibrationSets | None, log: Log) -> Manifest:
     """Centre, thresholds and model id; written into the file."""
     alignment = dict(base.alignment)
     thresholds: Thresholds | None = None
@@ -209,7 +225,7 @@ def _finish_manifest(path: Path, base: Manifest, precision: str, sets: _Sets | N
     return manifest
 
 
-def _int8_verdict(fp32: Path, int8: Path, sets: _Sets, log: Log) -> tuple[bool, str]:
+def _int8_verdict(fp32: Path, int8: Path, sets: CalibrationSets, log: Log) -> tuple[bool, str]:
     pairs = lfw_pairs(sets.pairs_file, sets.images)
     accuracy = {}
     for path in (fp32, int8):
@@ -256,17 +272,17 @@ def _verified(index: dict[str, Any], path: Path) -> bool:
     return bool(expected) and path.is_file() and catalog.sha256_of(path) == expected
 
 
-def _up_to_date(index: dict[str, Any], out: Path, source: Source, calibrated: bool, int8: bool) -> bool:
+def recipe() -> str:
+    """A fingerprint of how models are made here: a change to any of it rebuilds on the next build."""
+    parts = [PREPROCESSING_VERSION, ALIGNMENT, TARGET_FMR, UNKNOWN_FMR, DECISION_MARGIN, INT8_MAX_ACCURACY_LOSS]
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def _up_to_date(index: dict[str, Any], out: Path, source: Source, calibrated: bool, int8: bool, made_by: str) -> bool:
     if not index or index.get("weights", {}).get("sha256") != source.weights_sha256:
+        return False
+    if index.get("recipe") != made_by:
         return False
     if index.get("calibrated") != calibrated or index.get("int8_requested") != int8:
         return False
     return all(_verified(index, out / name) for name in index.get("files", {})) and bool(index.get("default_embedder"))
-
-
-def _bar(label: str) -> Callable[[Any], Any]:
-    def wrap(items: Any) -> Any:
-        items = list(items)
-        return tqdm(items, desc=f"      {label}", unit="img", leave=False, mininterval=1.0)
-
-    return wrap
