@@ -23,6 +23,9 @@ from kiosk.sources import FrameSource, make_source
 from kiosk.store import Store
 from models import catalog
 from models.engine import FaceEngine
+from sync import config as sync_config
+from sync.service import Sync, kiosk_handlers, provision_from_camera
+from sync.state import status as sync_status
 
 
 class Kiosk:
@@ -43,6 +46,16 @@ class Kiosk:
         self.qr = QrScanner(self.camera, config.fallback.qr_scan_hz) if config.fallback.qr else None
         self.loop = Loop(self.engine, self.store, self.camera, self.door, self.presence, self.metrics, config.kiosk,
                          self.fallback, self.qr)
+        # Sync as a thread of the kiosk ([sync] enabled), woken by each new event; provisioning QR codes
+        # shown in technician mode are kept even when labgate-sync.service runs sync apart.
+        self.sync_config = sync_config.load(config.path)
+        self.sync = Sync(self.store, self.sync_config, handlers=kiosk_handlers(config.path),
+                         model_id=self.engine.model_id) if self.sync_config.enabled else None
+        if self.sync is not None:
+            self.presence.listeners.append(self.sync.on_event)
+        if self.qr is not None:
+            self.qr.provision = lambda payload: provision_from_camera(self.store, self.sync_config, payload,
+                                                                      self.started)
         self.http: StatusServer | None = None
         if config.http.enabled:
             try:
@@ -65,12 +78,15 @@ class Kiosk:
         return self.store.sync_value("device_id") or self.config.kiosk.device_id
 
     def start(self, stop_at_end: bool = False) -> Kiosk:
+        self.store.purge_crops("system")  # kept face crops past their [enrol] retention time
         self.camera.start()
         self.loop.start(stop_at_end)
         if self.qr is not None:
             self.qr.start()
         if self.http is not None:
             self.http.start()
+        if self.sync is not None:
+            self.sync.start()
         log("kiosk_started", device=self.device_id(), model_id=self.engine.model_id, source=self.source.name,
             store=str(self.store.path), pid=os.getpid())
         return self
@@ -82,6 +98,8 @@ class Kiosk:
             self.qr.stop()
         if self.http is not None:
             self.http.stop()
+        if self.sync is not None:
+            self.sync.stop(5.0)
         log("kiosk_stopped", frames=self.loop.frames, outbox=self.store.outbox_size())
         self.store.close()
 
@@ -91,6 +109,8 @@ class Kiosk:
             alive["qr"] = self.qr.alive
         if self.http is not None:
             alive["http"] = self.http.alive
+        if self.sync is not None:
+            alive["sync"] = self.sync.alive
         return alive
 
     def health(self) -> dict[str, Any]:
@@ -106,6 +126,7 @@ class Kiosk:
             "pending_writes": self.presence.pending,
             "last_seq": self.store.last_seq(),
             "last_sync": self.store.sync_value("last_sync_at"),
+            "sync": sync_status(self.store),
             "frames": self.loop.frames,
             "threads": self.threads(),
             "uptime_s": round(time.time() - self.started, 1),

@@ -56,6 +56,9 @@ class Loop:
         self.stop_at_end = False
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
+        # Set while a technician enrols someone at this camera: frames are skipped (no decisions, no
+        # events: the person being enrolled must not be logged as an unknown face at the door).
+        self.paused = threading.Event()
 
     # -- running -----------------------------------------------------------------------------------
     def start(self, stop_at_end: bool = False) -> Loop:
@@ -95,6 +98,9 @@ class Loop:
                 self._expire()
                 continue
             self.last_index = frame.index
+            if self.paused.is_set():
+                self.tracker.reset()  # no half-made votes survive the pause
+                continue
             try:
                 self.process(frame)
             except Exception:  # one bad frame must not end the loop

@@ -10,6 +10,7 @@ import json
 import queue
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import cv2
@@ -20,6 +21,7 @@ from kiosk.camera import Camera
 from kiosk.logs import log
 
 PREFIX = "LG1"
+PROVISION_PREFIX = "labgate://provision?"
 MAX_TOKEN = 2048
 
 
@@ -84,13 +86,15 @@ def verify_token(token: str, key: Ed25519PublicKey, now: float, skew_s: float = 
 
 class QrScanner:
     """Looks for a QR code in the camera's newest frame ``hz`` times a second, off the loop's thread;
-    each new text goes to ``found`` once (the same code held up is not read again for ``repeat_s``)."""
+    each new text goes to ``found`` once (the same code held up is not read again for ``repeat_s``).
+    A server's provisioning payload (``labgate://provision?...``) goes to ``provision`` instead, when set."""
 
     def __init__(self, camera: Camera, hz: float = 4.0, repeat_s: float = 10.0) -> None:
         self.camera = camera
         self.period = 1.0 / hz
         self.repeat_s = repeat_s
         self.found: queue.Queue[str] = queue.Queue(maxsize=16)
+        self.provision: Callable[[str], object] | None = None  # sync's provisioning (technician mode)
         self._seen: dict[str, float] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="qr", daemon=True)
@@ -133,6 +137,9 @@ class QrScanner:
             if text in self._seen:
                 continue
             self._seen[text] = now
+            if self.provision is not None and text.startswith(PROVISION_PREFIX):
+                self.provision(text)
+                continue
             try:
                 self.found.put_nowait(text)
             except queue.Full:

@@ -15,7 +15,7 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -144,6 +144,39 @@ class Person:
     active: bool
     consent_at: str | None
     version: int
+
+
+@dataclass(frozen=True)
+class SealedCrop:
+    """An aligned face crop, encrypted by ``enroll.crops`` with a key kept outside this database."""
+
+    key_id: str
+    nonce: bytes
+    ciphertext: bytes
+    expires_at: str
+
+
+@dataclass(frozen=True)
+class Enrolment:
+    """One person's face templates for one model, saved in one transaction by ``save_enrolment``.
+
+    ``name``, ``roles`` and ``pin_hash`` are used when the person is new (an existing person keeps
+    their record; an empty name is filled in). ``consent`` is (at, by, policy), None to leave it as it
+    is. ``crops``: a tuple replaces the person's kept crops (an empty one deletes them), None leaves them.
+    """
+
+    number: str
+    model_id: str
+    vectors: np.ndarray
+    quality: list[float | None]
+    source: str
+    actor: str
+    name: str = ""
+    roles: tuple[str, ...] = ("student",)
+    pin_hash: str | None = None
+    consent: tuple[str, str, str] | None = None
+    crops: tuple[SealedCrop, ...] | None = None
+    detail: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -348,6 +381,167 @@ class Store:
             if gone:
                 self._audit(db, actor, "person.remove", {"number": number})
         return bool(gone)
+
+    # -- enrolment: faces, consent, kept crops, erasure (the rules live in enroll/) -------------------
+    def face_templates(self, model_id: str, exclude: str | None = None) -> dict[str, np.ndarray]:
+        """{number: (T, D) float32} of every person, active or not, for one model (the duplicate check)."""
+        grouped: dict[str, list[np.ndarray]] = {}
+        for person, blob in self.db.conn.execute(
+                "SELECT person, vector FROM templates WHERE model_id = ? AND person IS NOT ? ORDER BY person, id",
+                (model_id, exclude)):
+            grouped.setdefault(person, []).append(np.frombuffer(blob, dtype="<f4"))
+        return {person: np.stack(vectors).astype(np.float32) for person, vectors in grouped.items()}
+
+    def save_enrolment(self, enrolment: Enrolment,
+                       check: Callable[[dict[str, np.ndarray]], None] | None = None) -> int:
+        """Save ``enrolment`` in one write transaction: the person (created when new), their device
+        templates of this model replaced, consent and crops as given, the re-enrolment flag cleared,
+        audited. ``check`` sees every other person's templates of the model inside the transaction and
+        raises to refuse: then nothing is saved. Returns the number of templates saved."""
+        e = enrolment
+        matrix = np.atleast_2d(np.asarray(e.vectors, dtype="<f4"))
+        if len(matrix) == 0 or len(matrix) != len(e.quality):
+            raise ValueError(f"an enrolment needs one quality per template, got {len(matrix)} and {len(e.quality)}")
+        stamp = now_iso()
+        with self.writing() as db:
+            if check is not None:
+                grouped: dict[str, list[np.ndarray]] = {}
+                for person, blob in db.conn.execute(
+                        "SELECT person, vector FROM templates WHERE model_id = ? AND person != ? ORDER BY person, id",
+                        (e.model_id, e.number)):
+                    grouped.setdefault(person, []).append(np.frombuffer(blob, dtype="<f4"))
+                check({person: np.stack(vectors).astype(np.float32) for person, vectors in grouped.items()})
+            row = db.conn.execute("SELECT name FROM people WHERE number = ?", (e.number,)).fetchone()
+            if row is None:
+                db.conn.execute(
+                    "INSERT INTO people (number, name, roles, pin_hash, active, updated_at, origin)"
+                    " VALUES (?, ?, ?, ?, 1, ?, 'device')",
+                    (e.number, e.name, json.dumps(list(e.roles)), e.pin_hash, stamp))
+            elif e.name and not row[0]:
+                db.conn.execute("UPDATE people SET name = ? WHERE number = ?", (e.name, e.number))
+            if e.consent is not None:
+                db.conn.execute("UPDATE people SET consent_at = ?, consent_by = ?, consent_policy = ? WHERE number = ?",
+                                (*e.consent, e.number))
+            db.conn.execute("UPDATE people SET needs_reenrol = 0, updated_at = ? WHERE number = ?", (stamp, e.number))
+            replaced = db.conn.execute(
+                "DELETE FROM templates WHERE person = ? AND model_id = ? AND server_id IS NULL",
+                (e.number, e.model_id)).rowcount
+            for vector, q in zip(matrix, e.quality, strict=True):
+                db.conn.execute(
+                    "INSERT INTO templates (person, model_id, vector, quality, source, created_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?)", (e.number, e.model_id, vector.tobytes(), q, e.source, stamp))
+            if e.crops is not None:
+                db.conn.execute("DELETE FROM crops WHERE person = ?", (e.number,))
+                for crop in e.crops:
+                    db.conn.execute(
+                        "INSERT INTO crops (person, key_id, nonce, ciphertext, created_at, expires_at)"
+                        " VALUES (?, ?, ?, ?, ?, ?)",
+                        (e.number, crop.key_id, crop.nonce, crop.ciphertext, stamp, crop.expires_at))
+            self._audit(db, e.actor, "enrol.save", {
+                "number": e.number, "model_id": e.model_id, "templates": len(matrix), "replaced": replaced,
+                "crops": None if e.crops is None else len(e.crops), "source": e.source, **(e.detail or {})})
+        return len(matrix)
+
+    def enrolment_overview(self, model_id: str) -> list[dict[str, Any]]:
+        """Every person with their face data for ``model_id``: templates of it, of other models, crops."""
+        rows = self.db.conn.execute(
+            "SELECT p.number, p.name, p.roles, p.active, p.origin, p.consent_at, p.consent_by, p.consent_policy,"
+            " p.needs_reenrol, p.pin_hash IS NOT NULL,"
+            " (SELECT count(*) FROM templates t WHERE t.person = p.number AND t.model_id = ?),"
+            " (SELECT count(*) FROM templates t WHERE t.person = p.number AND t.model_id != ?),"
+            " (SELECT count(*) FROM crops c WHERE c.person = p.number)"
+            " FROM people p ORDER BY p.number", (model_id, model_id)).fetchall()
+        keys = ("number", "name", "roles", "active", "origin", "consent_at", "consent_by", "consent_policy",
+                "needs_reenrol", "has_pin", "templates", "other_templates", "crops")
+        people = [dict(zip(keys, row, strict=True)) for row in rows]
+        for person in people:
+            person["roles"] = json.loads(person["roles"] or "[]")
+            for flag in ("active", "needs_reenrol", "has_pin"):
+                person[flag] = bool(person[flag])
+        return people
+
+    def person_record(self, number: str) -> dict[str, Any] | None:
+        """The people row of ``number`` with every column (enrolment and bundles need more than ``Person``)."""
+        row = self.db.conn.execute(
+            "SELECT number, name, roles, pin_hash, active, consent_at, consent_by, consent_policy, origin"
+            " FROM people WHERE number = ?", (number,)).fetchone()
+        if row is None:
+            return None
+        keys = ("number", "name", "roles", "pin_hash", "active", "consent_at", "consent_by", "consent_policy",
+                "origin")
+        record = dict(zip(keys, row, strict=True))
+        record["roles"] = json.loads(record["roles"] or "[]")
+        record["active"] = bool(record["active"])
+        return record
+
+    def template_rows(self, model_id: str, number: str) -> list[tuple[np.ndarray, float | None, str]]:
+        """(vector, quality, source) of one person's templates of one model."""
+        return [(np.frombuffer(blob, dtype="<f4").astype(np.float32), quality, source)
+                for blob, quality, source in self.db.conn.execute(
+                    "SELECT vector, quality, source FROM templates WHERE person = ? AND model_id = ? ORDER BY id",
+                    (number, model_id))]
+
+    def kept_crops(self, number: str) -> list[SealedCrop]:
+        return [SealedCrop(key_id, bytes(nonce), bytes(ciphertext), expires_at)
+                for key_id, nonce, ciphertext, expires_at in self.db.conn.execute(
+                    "SELECT key_id, nonce, ciphertext, expires_at FROM crops WHERE person = ? ORDER BY id", (number,))]
+
+    def set_needs_reenrol(self, number: str, actor: str, model_id: str) -> None:
+        with self.writing() as db:
+            db.conn.execute("UPDATE people SET needs_reenrol = 1 WHERE number = ?", (number,))
+            self._audit(db, actor, "enrol.needs_reenrol", {"number": number, "model_id": model_id})
+
+    def purge_crops(self, actor: str, everything: bool = False) -> int:
+        """Delete kept crops past their expiry time (every crop with ``everything``), audited and wiped
+        from the WAL; returns how many."""
+        stamp = now_iso()
+        with self.writing() as db:
+            if everything:
+                gone = db.conn.execute("DELETE FROM crops").rowcount
+            else:
+                gone = db.conn.execute("DELETE FROM crops WHERE expires_at <= ?", (stamp,)).rowcount
+            if gone:
+                self._audit(db, actor, "crops.purge", {"crops": gone, "everything": everything})
+        if gone:
+            self.wipe()
+        return int(gone)
+
+    def drop_other_models(self, model_id: str, actor: str) -> int:
+        """Delete every template not of ``model_id`` (after a re-embed), audited and wiped from the WAL."""
+        with self.writing() as db:
+            gone = db.conn.execute("DELETE FROM templates WHERE model_id != ?", (model_id,)).rowcount
+            if gone:
+                self._audit(db, actor, "templates.drop_other_models", {"kept": model_id, "templates": gone})
+        if gone:
+            self.wipe()
+        return int(gone)
+
+    def erase_person(self, number: str, actor: str) -> dict[str, int] | None:
+        """Erase a person: their crops, templates and people row (name, PIN hash, consent) with
+        secure_delete on, audited, then ``wipe`` so no old page image of them stays in the WAL. Their
+        attendance events stay (the lab's records). Returns what was deleted, None when unknown."""
+        with self.writing() as db:
+            if db.conn.execute("SELECT 1 FROM people WHERE number = ?", (number,)).fetchone() is None:
+                return None
+            crops = db.conn.execute("DELETE FROM crops WHERE person = ?", (number,)).rowcount
+            templates = db.conn.execute("DELETE FROM templates WHERE person = ?", (number,)).rowcount
+            db.conn.execute("DELETE FROM people WHERE number = ?", (number,))
+            erased = {"templates": int(templates), "crops": int(crops)}
+            self._audit(db, actor, "person.erase", {"number": number, **erased})
+        erased["wiped"] = int(self.wipe())
+        return erased
+
+    def wipe(self, attempts: int = 5) -> bool:
+        """Checkpoint the WAL into the database file and truncate it to 0 bytes. With secure_delete on,
+        deleted rows are zeroed in their pages, but the WAL keeps older images of those pages (the ones
+        written when the rows were added) until it is reset; this removes them. Waits for readers
+        (busy_timeout); True when the WAL is empty."""
+        for attempt in range(attempts):
+            busy, _log, _done = self.db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            if not busy:
+                return True
+            time.sleep(0.2 * (attempt + 1))
+        return False
 
     # -- audit, settings, sync state, bookings -----------------------------------------------------
     def audit(self, actor: str, action: str, **detail: Any) -> None:

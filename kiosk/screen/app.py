@@ -15,10 +15,12 @@ from typing import Any
 
 import customtkinter as ctk
 
+from enroll.service import EnrolmentService
 from kiosk.door import Snapshot, View
 from kiosk.fallback import Result
 from kiosk.kiosk import Kiosk
 from kiosk.logs import log
+from kiosk.screen.enrol import EnrolPanel, entry, service_for
 from kiosk.screen.keypad import Keypad
 from kiosk.screen.preview import Preview
 from kiosk.screen.technician import TechnicianPanel
@@ -43,7 +45,7 @@ class DoorScreen(ctk.CTk):
         self.exit_at_end = exit_at_end
         screen = kiosk.config.screen
         self.lang = screen.language
-        self.mode = "door"  # door | pin | tech_login | technician
+        self.mode = "door"  # door | pin | tech_login | technician | enrol
         self.shown_view = ""  # what the right panel shows now (tests read this)
         self.technician: str | None = None
         self.closing = False
@@ -104,6 +106,7 @@ class DoorScreen(ctk.CTk):
                              on_touch=kiosk.door.touch_fallback)
         self.tech_panel = TechnicianPanel(self.panel, on_exit=self.exit_technician,
                                           on_enrol=(lambda: on_enrol(self)) if on_enrol else None)
+        self.enrol_panel: EnrolPanel | None = None  # made when technician mode first opens enrolment
         self.status.pack(fill="both", expand=True)
         self._bar_texts()
         self.bind("<Key>", self._on_key)
@@ -115,6 +118,8 @@ class DoorScreen(ctk.CTk):
         self.lang = "en" if self.lang == "id" else "id"
         self._bar_texts()
         self.keypad.relabel(self.lang)
+        if self.enrol_panel is not None:
+            self.enrol_panel.relabel(self.lang)
         self._rendered = ()
 
     def open_pin(self) -> None:
@@ -154,6 +159,26 @@ class DoorScreen(ctk.CTk):
         else:
             self.keypad.show_message(self._refusal(result))
 
+    def open_enrolment(self, service: EnrolmentService) -> None:
+        """Technician mode -> the enrolment screen (``service`` holds every rule)."""
+        if self.mode != "technician" or not self.technician:
+            return
+        if self.enrol_panel is None or self.enrol_panel.service is not service:
+            self.enrol_panel = EnrolPanel(self.panel, service, grab=self._latest_frame, on_close=self.close_enrolment)
+        self.enrol_panel.start(self.technician, self.lang)
+        self.kiosk.loop.paused.set()  # the person being enrolled is not a visitor at the door
+        self.mode = "enrol"
+        self._rendered = ()
+
+    def close_enrolment(self) -> None:
+        self.kiosk.loop.paused.clear()
+        self.mode = "technician" if self.technician else "door"
+        self._rendered = ()
+
+    def _latest_frame(self) -> Any:
+        frame = self.kiosk.camera.latest()
+        return None if frame is None else frame.rgb
+
     def exit_technician(self) -> None:
         if self.technician:
             self.kiosk.store.audit(self.technician, "technician.logout")
@@ -174,6 +199,10 @@ class DoorScreen(ctk.CTk):
         return text("fallback.wrong", self.lang, tries=result.tries_left if result.tries_left is not None else 0)
 
     def _on_key(self, event: Any) -> None:
+        if self.mode == "enrol" and self.enrol_panel is not None and self.enrol_panel.step == "who":
+            if event.char.isdigit() or event.keysym == "BackSpace":
+                self.enrol_panel.press(event.char if event.char.isdigit() else "del")
+            return
         if self.mode not in ("pin", "tech_login"):
             return
         keys = {"Return": "ok", "KP_Enter": "ok", "BackSpace": "del"}
@@ -209,6 +238,13 @@ class DoorScreen(ctk.CTk):
         clock = datetime.now().strftime("%H:%M")
         if self.clock_label.cget("text") != clock:
             self.clock_label.configure(text=clock)
+        if self.mode == "enrol" and self.enrol_panel is not None:
+            if self._rendered != ("enrol", self.lang):
+                self._show(self.enrol_panel)
+                self.panel.configure(fg_color=COLOURS[View.FALLBACK])
+                self.enrol_panel.relabel(self.lang)
+                self._rendered, self.shown_view = ("enrol", self.lang), "enrol"
+            return
         if self.mode == "technician":
             health = self.kiosk.health()
             key: tuple[Any, ...] = ("technician", self.lang, health["outbox"], health["camera"]["status"],
@@ -271,7 +307,9 @@ class DoorScreen(ctk.CTk):
         return title, subtitle, detail
 
     def _show(self, widget: ctk.CTkFrame) -> None:
-        for child in (self.status, self.keypad, self.tech_panel):
+        for child in (self.status, self.keypad, self.tech_panel, self.enrol_panel):
+            if child is None:
+                continue
             if child is not widget and child.winfo_manager():
                 child.pack_forget()
         if not widget.winfo_manager():
@@ -291,7 +329,7 @@ def _local_hm(iso: str) -> str:
 
 def run_screen(kiosk: Kiosk, exit_at_end: bool = False) -> int:
     """Start the kiosk's threads under the door screen; returns when the window closes or on SIGTERM."""
-    app = DoorScreen(kiosk, exit_at_end)
+    app = DoorScreen(kiosk, exit_at_end, on_enrol=entry(service_for(kiosk)))
 
     def on_signal(signum: int, _frame: object) -> None:
         log("signal", signal=signal.Signals(signum).name)

@@ -1,5 +1,5 @@
-"""Technician mode: the device's health, model and sync state, and the way into enrolment (the
-enrolment screen itself comes with the enrolment issue and plugs in through ``on_enrol``)."""
+"""Technician mode: the device's health, model and sync state, and the way into enrolment
+(``kiosk.screen.enrol``, plugged in through ``on_enrol``; the button is disabled without it)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 
 import customtkinter as ctk
 
+from kiosk.screen.enrol_text import text as enrol_text
 from kiosk.strings import text
 
 
@@ -39,5 +40,5 @@ class TechnicianPanel(ctk.CTkFrame):
         camera = health["camera"]
         self.lines["camera"].configure(text=text("tech.camera", lang, status=camera["status"], fps=camera["fps"]))
         self.lines["sync"].configure(text=text("tech.sync", lang, when=health["last_sync"] or text("tech.never", lang)))
-        self.enrol.configure(text=text("tech.enrol", lang))
+        self.enrol.configure(text=enrol_text("enrol.open", lang) if self.on_enrol else text("tech.enrol", lang))
         self.exit.configure(text=text("tech.exit", lang))

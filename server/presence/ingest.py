@@ -4,7 +4,8 @@ Each event is stored once by (device, event id): new -> accepted; the same conte
 duplicate; other content under a stored id -> conflict (logged, the stored one kept); invalid ->
 rejected with the reason naming the field. A batch whose Idempotency-Key was seen gets the first
 reply again. Two identical batches racing each other end the same way: the loser retries and finds
-the winner's rows.
+the winner's rows. An event naming an erased person (from a kiosk that was offline when the erasure
+happened) is stored without the number, as the erasure left that person's other events.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from sqlalchemy.orm import Session
 from server.core.clock import iso, utcnow
 from server.core.errors import Invalid
 from server.devices.tables import Device
-from server.people.tables import Person
+from server.people.tables import Person, Tombstone
 from server.presence import sequence
 from server.presence.schemas import EventIn
 from server.presence.tables import Event, EventConflict, IngestBatch
@@ -60,6 +61,7 @@ def _store(session: Session, device: Device, key: str, request_hash: str, raw: l
     valid = [e for e in checked if isinstance(e, EventIn)]
     stored = _stored_hashes(session, device.id, list({e.id for e in valid}))
     known = _known_numbers(session, list({e.person for e in valid if e.person}))
+    erased = _erased_numbers(session, list({e.person for e in valid if e.person and e.person not in known}))
     results: list[dict[str, Any]] = []
     rows: list[dict[str, Any]] = []
     conflicts: list[dict[str, Any]] = []
@@ -74,7 +76,8 @@ def _store(session: Session, device: Device, key: str, request_hash: str, raw: l
         previous = stored.get(event.id)
         if previous is None:
             stored[event.id] = digest
-            rows.append(_row(device.id, event, digest, event.person in known if event.person else True, now))
+            rows.append(_row(device.id, event, digest, event.person in known if event.person else True, now,
+                             event.person in erased))
             results.append({"id": event.id, "status": "accepted", "reason": None})
         elif previous == digest:
             results.append({"id": event.id, "status": "duplicate", "reason": None})
@@ -118,10 +121,12 @@ def _canonical(event: EventIn) -> str:
     return json.dumps(values, sort_keys=True, separators=(",", ":"))
 
 
-def _row(device_id: str, event: EventIn, digest: str, number_known: bool, now: datetime) -> dict[str, Any]:
+def _row(device_id: str, event: EventIn, digest: str, number_known: bool, now: datetime,
+         erased: bool = False) -> dict[str, Any]:
     return {
-        "device_id": device_id, "event_id": event.id, "seq": event.seq, "person_number": event.person,
-        "number_known": number_known, "outcome": event.outcome, "method": event.method, "score": event.score,
+        "device_id": device_id, "event_id": event.id, "seq": event.seq,
+        "person_number": None if erased else event.person, "number_known": number_known or erased,
+        "outcome": event.outcome, "method": event.method, "score": event.score,
         "margin": event.margin, "model_id": event.model_id, "captured_at": event.captured_at,
         "clock_suspect": event.clock_suspect, "content_hash": digest, "received_at": now,
     }
@@ -140,6 +145,14 @@ def _known_numbers(session: Session, numbers: list[str]) -> set[str]:
     found: set[str] = set()
     for start in range(0, len(numbers), CHUNK):
         found.update(session.scalars(select(Person.number).where(Person.number.in_(numbers[start:start + CHUNK]))))
+    return found
+
+
+def _erased_numbers(session: Session, numbers: list[str]) -> set[str]:
+    found: set[str] = set()
+    for start in range(0, len(numbers), CHUNK):
+        chunk = numbers[start:start + CHUNK]
+        found.update(session.scalars(select(Tombstone.number).where(Tombstone.number.in_(chunk))))
     return found
 
 

@@ -1,0 +1,195 @@
+"""labgate-sync: the kiosk's side of the kiosk-server protocol, apart from the kiosk process.
+
+    labgate-sync provision 'labgate://provision?server=...&device=...&token=...'   (or - to read it from stdin)
+    labgate-sync provision --server https://lab.example --device ID --token-stdin   (a pasted token)
+    labgate-sync once          push every waiting event, read the whole changes feed, say how it went
+    labgate-sync run           keep doing that (labgate-sync.service; set [sync] enabled = false for the kiosk)
+    labgate-sync status        state, outbox, last sync, clock offset, feed cursor, set-aside events
+    labgate-sync issues        events the server refused (conflict, rejected); --retry sends them again
+
+Settings come from config.toml's [sync] table (and [store] path); see the comments there.
+Exit codes: 0 done, 1 the server could not be reached or refused a request, 2 bad usage or config,
+3 not provisioned or not authorised (provision the kiosk again).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from kiosk import config as kiosk_config
+from kiosk import logs
+from kiosk.logs import log
+from kiosk.store import Store, StoreError
+from kiosk.watchdog import notify
+from models.settings import SettingsError
+from sync import config as sync_config
+from sync import credentials as creds
+from sync import state
+from sync.client import Client, SyncError
+from sync.config import SyncConfig
+from sync.credentials import ProvisioningError
+from sync.service import Sync, provision
+from sync.state import State
+
+EXIT = {State.OK.value: 0, State.OFFLINE.value: 1, State.ERROR.value: 1, State.STANDBY.value: 1,
+        State.UNAUTHORISED.value: 3, State.UNPROVISIONED.value: 3}
+
+
+def parser() -> argparse.ArgumentParser:
+    main = argparse.ArgumentParser(prog="labgate-sync", description=__doc__,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", help="config file (default: $LABGATE_CONFIG, else config.toml of the checkout)")
+    common.add_argument("--db", help="override [store] path")
+    common.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
+    sub = main.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub.add_parser("once", parents=[common], help="push the outbox and pull the feed once")
+    sub.add_parser("run", parents=[common], help="push and pull for ever (a service)")
+    prov = sub.add_parser("provision", parents=[common], help="keep the server URL, device id and token")
+    prov.add_argument("payload", nargs="?", help="the server's QR payload labgate://provision?...; - reads stdin")
+    prov.add_argument("--server", help="the server's URL (with --device and --token-stdin)")
+    prov.add_argument("--device", help="the device id the server gave")
+    prov.add_argument("--token-stdin", action="store_true", help="read the device token from standard input")
+    prov.add_argument("--check", action="store_true", help="then ask the server whether it takes the token")
+    status = sub.add_parser("status", parents=[common], help="print the sync state")
+    status.add_argument("--json", action="store_true", help="as one JSON object")
+    issues = sub.add_parser("issues", parents=[common], help="list events the server refused")
+    issues.add_argument("--retry", action="store_true", help="send them again with the next push")
+    return main
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logs.setup(args.log_level)
+    try:
+        config, store_path = _settings(args)
+        store = Store(store_path)
+        handler = {"once": _once, "run": _run, "provision": _provision, "status": _status,
+                   "issues": _issues}[args.command]
+        return handler(args, store, config)
+    except (SettingsError, StoreError, ProvisioningError) as exc:
+        print(f"labgate-sync: {exc}", file=sys.stderr)
+        return 2
+
+
+def _settings(args: argparse.Namespace) -> tuple[SyncConfig, Path]:
+    path = kiosk_config.config_path(args.config)
+    kiosk = kiosk_config.load(path)
+    return sync_config.load(path), Path(args.db) if args.db else kiosk.store.path
+
+
+def _once(args: argparse.Namespace, store: Store, config: SyncConfig) -> int:
+    report = Sync(store, config, handlers=_service_handlers(args)).once()
+    pushed, pulled = report.pushed, report.pulled
+    print(f"{report.state}: pushed {pushed.sent} event(s) in {pushed.batches} batch(es) (accepted {pushed.accepted}, "
+          f"duplicate {pushed.duplicate}, conflict {pushed.conflict}, rejected {pushed.rejected}); pulled "
+          f"{pulled.pages} page(s) (people {pulled.people}, templates {pulled.templates}, erased {pulled.erased}, "
+          f"commands {pulled.commands}); outbox {store.outbox_size()}")
+    if report.detail:
+        print(report.detail, file=sys.stderr if report.state != State.OK.value else sys.stdout)
+    return EXIT.get(report.state, 1)
+
+
+def _run(args: argparse.Namespace, store: Store, config: SyncConfig) -> int:
+    sync = Sync(store, config, handlers=_service_handlers(args))
+
+    def on_signal(signum: int, _frame: object) -> None:
+        log("signal", signal=signal.Signals(signum).name)
+        sync.stop(timeout=0)
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    notify("READY=1")
+    sync.run()
+    notify("STOPPING=1")
+    return 0
+
+
+def _service_handlers(args: argparse.Namespace) -> dict[str, Any]:
+    """Apart from the kiosk, ``restart`` cannot restart the kiosk's process; ``reload_config`` checks
+    the file and applies [sync] at labgate-sync's next start."""
+    from sync.commands import Outcome
+
+    def restart(_args: dict[str, Any]) -> Outcome:
+        return Outcome(False, "labgate-sync runs apart from the kiosk here; restart labgate-kiosk.service on "
+                              "the device")
+
+    def reload_config(_args: dict[str, Any]) -> Outcome:
+        path = kiosk_config.config_path(args.config)
+        try:
+            kiosk_config.load(path)
+            sync_config.load(path)
+        except SettingsError as exc:
+            return Outcome(False, f"{path} is not valid: {exc}")
+        from sync.service import restart_process
+
+        return Outcome(True, f"{path} is valid; labgate-sync restarts to apply [sync] (the kiosk applies the rest "
+                             "at its next start)", restart_process)
+
+    return {"restart": restart, "reload_config": reload_config}
+
+
+def _provision(args: argparse.Namespace, store: Store, config: SyncConfig) -> int:
+    if args.payload and (args.server or args.device or args.token_stdin):
+        raise ProvisioningError("give either the QR payload or --server, --device and --token-stdin, not both")
+    if args.payload:
+        text = sys.stdin.readline() if args.payload == "-" else args.payload
+        found = creds.parse_payload(text)
+    elif args.server and args.device and args.token_stdin:
+        found = creds.check(args.server, args.device, sys.stdin.readline())
+    else:
+        raise ProvisioningError("give the server's QR payload (labgate://provision?...), or --server, --device and "
+                                "--token-stdin with the token on standard input")
+    provision(store, config, found, "cli")
+    print(f"provisioned: server {found.server}, device {found.device_id}; credentials in "
+          f"{config.credentials_path(store.path)}")
+    if not args.check:
+        return 0
+    client = Client(replace(found, server=config.server or found.server), config.timeout_s, config.ca_file)
+    try:
+        client.changes(None, 1)
+    except SyncError as exc:
+        print(f"labgate-sync: the server did not take the credentials: {exc}", file=sys.stderr)
+        return 3 if "401" in str(exc) or "403" in str(exc) else 1
+    finally:
+        client.close()
+    print("the server takes the token")
+    return 0
+
+
+def _status(args: argparse.Namespace, store: Store, config: SyncConfig) -> int:
+    values = state.status(store)
+    values["credentials_file"] = str(config.credentials_path(store.path))
+    if args.json:
+        print(json.dumps(values, indent=1))
+        return 0
+    for key, value in values.items():
+        shown = json.dumps(value) if isinstance(value, dict | list) else ("-" if value in (None, "") else value)
+        print(f"{key:<17} {shown}")
+    return 0
+
+
+def _issues(args: argparse.Namespace, store: Store, config: SyncConfig) -> int:
+    rows = store.db.conn.execute(
+        "SELECT i.event_id, i.status, i.reason, i.at, e.seq FROM sync_issues i LEFT JOIN events e ON e.id = i.event_id"
+        " ORDER BY e.seq").fetchall()
+    for event_id, status, reason, at, seq in rows:
+        print(json.dumps({"seq": seq, "id": event_id, "status": status, "reason": reason, "at": at}))
+    if args.retry and rows:
+        epoch = int(store.sync_value("key_epoch") or "0") + 1
+        with store.writing() as db:
+            db.conn.execute("DELETE FROM sync_issues")
+            state.write_values(db.conn, {"key_epoch": str(epoch)})
+        store.audit("cli", "sync.issues_retry", events=len(rows))
+        print(f"{len(rows)} event(s) go to the server again with the next push", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,392 @@
+"""The sync runner: push the outbox, pull the feed, keep the state, back off when the server fails.
+
+One ``Sync`` serves one device store, as a thread of the kiosk (``start``/``stop``/``wake``) or in
+its own process (``labgate-sync run``, ``once``). Only one runner works on a store at a time (an
+exclusive lock beside it); another one waits in ``standby``.
+
+Each cycle: read the credentials (a new provisioning is picked up here), drain the outbox in batches
+(pulling between batches whenever a pull is due, so an erasure never waits behind a long backlog),
+then pull. A failure backs off exponentially with jitter, never sooner than a ``Retry-After``. A
+401 stops all traffic with the state ``unauthorised`` until new credentials arrive; events keep
+being recorded and wait in the outbox.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import sqlite3
+import sys
+import threading
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import IO, Any
+
+from kiosk import config as kiosk_config
+from kiosk.events import iso_utc
+from kiosk.logs import log
+from kiosk.store import Store
+from models.settings import SettingsError
+from sync import config as sync_config
+from sync import credentials as creds
+from sync import push, state
+from sync.apply import PageError
+from sync.backoff import Backoff
+from sync.client import Client, Refused, Retry, Unauthorised
+from sync.commands import Commands, Handler, Outcome
+from sync.config import SyncConfig
+from sync.credentials import Credentials, ProvisioningError
+from sync.pull import Pulled, pull
+from sync.state import State
+
+ERROR_BACKOFF_FACTOR = 10  # a refused request or an unreadable page is retried slower than a network failure
+CREDENTIALS_POLL_S = 2.0  # how often an unprovisioned or refused kiosk looks for new credentials (a file read)
+
+
+@dataclass
+class Report:
+    """What one ``once`` did, for the command line."""
+
+    state: str
+    detail: str
+    pushed: push.Pushed = field(default_factory=push.Pushed)
+    pulled: Pulled = field(default_factory=Pulled)
+
+
+class Sync:
+    def __init__(self, store: Store, config: SyncConfig, *, handlers: dict[str, Handler] | None = None,
+                 model_id: str | None = None) -> None:
+        self.store = store
+        self.config = config
+        self.model_id = model_id
+        self.credentials_path = config.credentials_path(store.path)
+        self.lock_path = store.path.with_name(store.path.name + ".sync-lock")
+        self.commands = Commands(store, handlers or {})
+        self.backoff = Backoff(*config.backoff_s)
+        self._client: Client | None = None
+        self._refused_credentials: Credentials | None = None
+        self._lock_file: IO[bytes] | None = None
+        self._next_pull = 0.0
+        self._batch_size = config.batch_size
+        self.pushed, self.pulled = push.Pushed(), Pulled()  # since start (or this ``once``)
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._state_lock = threading.Lock()
+
+    # -- running as a thread -----------------------------------------------------------------------
+    def start(self) -> Sync:
+        self._thread = threading.Thread(target=self.run, name="sync", daemon=True)
+        self._thread.start()
+        return self
+
+    @property
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+
+    def wake(self) -> None:
+        """New events are waiting: push them now instead of at the next interval."""
+        self._wake.set()
+
+    def on_event(self, _event: object, _first_wall: float | None) -> None:
+        """A listener of the kiosk's presence: each committed event wakes the push."""
+        self._wake.set()
+
+    def run(self) -> None:
+        log("sync_started", store=str(self.store.path), credentials=str(self.credentials_path),
+            batch_size=self.config.batch_size, pid=os.getpid())
+        while not self._stop.is_set():
+            wait, wakeable = self.config.interval_s, True
+            try:
+                wait, wakeable = self._cycle()
+            except Exception as exc:  # sync must outlive whatever one cycle met (a full disk, a bug)
+                logging.getLogger("labgate.kiosk").exception("event=sync_cycle_failed")
+                self._set_state(State.ERROR, f"{type(exc).__name__}: {exc}")
+                wait, wakeable = self.backoff.next() * ERROR_BACKOFF_FACTOR, False
+            self._sleep(wait, wakeable)
+        self._close_client()
+        self._release()
+        log("sync_stopped")
+
+    def _sleep(self, seconds: float, wakeable: bool) -> None:
+        deadline = time.monotonic() + seconds
+        while not self._stop.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            if wakeable:
+                if self._wake.wait(left):
+                    self._wake.clear()
+                    return
+            else:
+                self._stop.wait(left)
+
+    # -- one cycle ---------------------------------------------------------------------------------
+    def _cycle(self) -> tuple[float, bool]:
+        """Work until the outbox is empty and the feed read; returns (seconds to wait, wake on events)."""
+        if not self._acquire():
+            self._set_state(State.STANDBY, f"another process holds {self.lock_path}")
+            return self.config.interval_s, False
+        client = self._current_client()
+        if client is None:  # not provisioned, or refused: only watch for new credentials
+            return min(self.config.interval_s, CREDENTIALS_POLL_S), True
+        try:
+            self._exchange(client)
+        except Unauthorised as exc:
+            self._refused_credentials = client.credentials
+            self._set_state(State.UNAUTHORISED, f"device not authorised: {exc}; events are kept on this kiosk "
+                                                "until it is provisioned again")
+            log("sync_stopped_pushing", level=logging.WARNING, device=client.credentials.device_id,
+                outbox=self.store.outbox_size(), note="provision the kiosk again (QR code in technician mode, or "
+                                                      "labgate-sync provision)")
+            return min(self.config.interval_s, CREDENTIALS_POLL_S), False
+        except Retry as exc:
+            return self._failed(State.OFFLINE, str(exc), self.backoff.next(exc.retry_after), exc.retry_after)
+        except (Refused, PageError) as exc:
+            return self._failed(State.ERROR, str(exc), self.backoff.next() * ERROR_BACKOFF_FACTOR)
+        except sqlite3.Error as exc:
+            return self._failed(State.ERROR, f"the device store failed: {exc}", self.backoff.next())
+        self._succeeded()
+        return min(self.config.interval_s, max(0.0, self._next_pull - time.monotonic())), True
+
+    def _failed(self, new: State, why: str, wait: float, retry_after: float | None = None) -> tuple[float, bool]:
+        log("sync_retry", level=logging.INFO if new is State.OFFLINE else logging.WARNING, state=new.value,
+            wait_s=round(wait, 2), retry_after=retry_after, failures=self.backoff.failures, error=why)
+        self._set_state(new, f"{why}; next try in {wait:.1f} s")
+        return wait, False
+
+    def _exchange(self, client: Client) -> None:
+        """Drain the outbox (pulling whenever due), then pull if due."""
+        while not self._stop.is_set():
+            if time.monotonic() >= self._next_pull:
+                self._pull(client)
+            if not self._push_one(client):
+                self._batch_size = self.config.batch_size  # drained: a narrowed batch size was for then
+                break
+
+    def _push_one(self, client: Client) -> bool:
+        """One batch; False when the outbox had nothing to send."""
+        epoch = self.store.sync_value("key_epoch") or "0"
+        try:
+            done = push.push_batch(self.store, client, self._batch_size, epoch, self._clock_values(client))
+        except Refused as exc:
+            if exc.status not in (400, 413, 422):
+                raise
+            if self._batch_size > 1:  # a batch the server will not take: narrow down to the event it chokes on
+                self._batch_size = max(1, self._batch_size // 2)
+                log("sync_batch_refused", level=logging.WARNING, status=exc.status, detail=exc.detail,
+                    batch_size=self._batch_size)
+                return True
+            waiting = push.unsent(self.store, 1)
+            if not waiting:
+                return False
+            push.set_aside(self.store, waiting[0], exc)
+            self.pushed.rejected += 1
+            self._batch_size = self.config.batch_size  # found it: back to full batches
+            return True
+        self.pushed.add(done)
+        if done.sent:
+            self._succeeded()
+        return done.sent > 0
+
+    def _succeeded(self) -> None:
+        """The server answered: the next failure starts the backoff from its first step again."""
+        self.backoff.reset()
+        self._set_state(State.OK, "")
+
+    def _pull(self, client: Client) -> None:
+        pulled = pull(self.store, client, self.commands, self.config.page_size, self._clock_values(client))
+        self._next_pull = time.monotonic() + self.config.pull_interval_s
+        self.pulled.add(pulled)
+        self._succeeded()
+        model = self._server_model()
+        if self.model_id and model and model != self.model_id:
+            log("sync_model_mismatch", level=logging.WARNING, server_model=model, kiosk_model=self.model_id,
+                note="templates from the server are for another model; they are kept but not used")
+        if pulled.erased:
+            log("sync_erased", people=pulled.erased)
+
+    def _server_model(self) -> str | None:
+        try:
+            config = json.loads(self.store.setting("server_config") or "{}")
+        except ValueError:
+            return None
+        value = config.get("model_id") if isinstance(config, dict) else None
+        return value if isinstance(value, str) else None
+
+    def _clock_values(self, client: Client) -> dict[str, str]:
+        offset = client.clock.offset
+        return {} if offset is None else {"clock_offset_s": f"{offset:.3f}"}
+
+    # -- once --------------------------------------------------------------------------------------
+    def once(self) -> Report:
+        """Push everything waiting and read the whole feed, once; the report says how it ended."""
+        if not self._acquire():
+            return Report(State.STANDBY.value, f"another process holds {self.lock_path}; is labgate-sync or "
+                                               "the kiosk's sync thread running?")
+        self.pushed, self.pulled, self._next_pull = push.Pushed(), Pulled(), 0.0
+        try:
+            client = self._current_client()
+            if client is not None:
+                self._exchange(client)
+                self._set_state(State.OK, "")
+        except Unauthorised as exc:
+            self._refused_credentials = self._client.credentials if self._client else None
+            self._set_state(State.UNAUTHORISED, f"device not authorised: {exc}")
+        except Retry as exc:
+            self._set_state(State.OFFLINE, str(exc))
+        except (Refused, PageError) as exc:
+            self._set_state(State.ERROR, str(exc))
+        finally:
+            self._close_client()
+            self._release()
+        values = state.status(self.store)
+        return Report(values["state"], values["detail"], self.pushed, self.pulled)
+
+    # -- credentials -------------------------------------------------------------------------------
+    def _current_client(self) -> Client | None:
+        """The client for the kept credentials (new credentials: a new client, the cursor from the start)."""
+        try:
+            found = creds.load(self.credentials_path)
+        except ProvisioningError as exc:
+            self._set_state(State.ERROR, str(exc))
+            self._close_client()
+            return None
+        if found is None:
+            self._set_state(State.UNPROVISIONED, f"no credentials in {self.credentials_path}: show the server's "
+                                                 "provisioning QR code in technician mode, or run labgate-sync "
+                                                 "provision")
+            self._close_client()
+            return None
+        if self.config.server:
+            found = replace(found, server=self.config.server)
+        if self._client is not None and self._client.credentials == found:
+            return None if found == self._refused_credentials else self._client
+        self._close_client()
+        self._adopt(found)
+        if found == self._refused_credentials:
+            return None
+        self._client = Client(found, self.config.timeout_s, self.config.ca_file)
+        return self._client
+
+    def _adopt(self, found: Credentials) -> None:
+        """Mirror new credentials into the store; another server or device reads the feed from the start."""
+        server, device = self.store.sync_value("server"), self.store.sync_value("device_id")
+        if (server, device) == (found.server, found.device_id):
+            return
+        values = {"server": found.server, "device_id": found.device_id}
+        if server is not None or device is not None:
+            values.update(cursor="", acked_cursor="", missing_seq="[]")
+        state.set_values(self.store, values)
+        self._next_pull = 0.0
+        self.backoff.reset()
+        log("sync_provisioned", server=found.server, device=found.device_id, previous_device=device or "-")
+
+    def _close_client(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    # -- the lock and the state --------------------------------------------------------------------
+    def _acquire(self) -> bool:
+        if self._lock_file is not None:
+            return True
+        handle = self.lock_path.open("ab")
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            return False
+        self._lock_file = handle
+        return True
+
+    def _release(self) -> None:
+        if self._lock_file is not None:
+            self._lock_file.close()  # closing drops the flock
+            self._lock_file = None
+
+    def _set_state(self, new: State, detail: str) -> None:
+        with self._state_lock:
+            old = (self.store.sync_value("state"), self.store.sync_value("state_detail") or "")
+            if old == (new.value, detail):
+                return
+            state.set_values(self.store, {"state": new.value, "state_detail": detail})
+        if old[0] != new.value:
+            level = logging.INFO if new in (State.OK, State.UNPROVISIONED, State.STANDBY) else logging.WARNING
+            log("sync_state", level=level, state=new.value, previous=old[0] or "-", detail=detail)
+
+
+def provision(store: Store, config: SyncConfig, found: Credentials, actor: str) -> None:
+    """Keep new credentials (atomically, mode 600) and note it in the audit log; a running sync picks
+    them up on its next cycle."""
+    creds.save(config.credentials_path(store.path), found)
+    store.audit(actor, "sync.provision", server=found.server, device=found.device_id)
+    log("sync_credentials_saved", server=found.server, device=found.device_id, by=actor)
+
+
+def restart_process() -> None:
+    """Replace this process with a fresh copy of itself (same command line); committed data is on disk."""
+    log("sync_restarting", argv=" ".join(sys.orig_argv))
+    logging.shutdown()
+    os.execv(sys.executable, [sys.executable, *sys.orig_argv[1:]])
+
+
+def kiosk_handlers(config_path: Path | None) -> dict[str, Handler]:
+    """restart and reload_config for sync inside the kiosk: both restart the kiosk's process, the
+    second only when the config file is valid."""
+
+    def restart(_args: dict[str, Any]) -> Outcome:
+        return Outcome(True, "restarting the kiosk", restart_process)
+
+    def reload_config(_args: dict[str, Any]) -> Outcome:
+        if config_path is None:
+            return Outcome(False, "this kiosk was started without a config file")
+        try:
+            kiosk_config.load(config_path)
+            sync_config.load(config_path)
+        except SettingsError as exc:
+            return Outcome(False, f"{config_path} is not valid, kept the running config: {exc}")
+        return Outcome(True, f"{config_path} is valid; restarting the kiosk to apply it", restart_process)
+
+    return {"restart": restart, "reload_config": reload_config}
+
+
+def technician_signed_in(store: Store, since: str) -> str | None:
+    """The technician signed in on the screen now (the screen audits technician.login and .logout), if
+    the sign-in happened since ``since`` (this run of the kiosk)."""
+    row = store.db.conn.execute(
+        "SELECT actor, action, at FROM audit WHERE action IN ('technician.login', 'technician.logout')"
+        " ORDER BY id DESC LIMIT 1").fetchone()
+    if row is None or row[1] != "technician.login" or row[2] < since:
+        return None
+    return str(row[0])
+
+
+def provision_from_camera(store: Store, config: SyncConfig, payload: str, since: float) -> bool:
+    """A provisioning QR code seen by the camera: taken only in technician mode (a technician signed in
+    since ``since``, the kiosk's start, Unix time); True when kept."""
+    technician = technician_signed_in(store, iso_utc(since))
+    if technician is None:
+        log("sync_provision_refused", level=logging.WARNING, reason="not in technician mode",
+            note="sign in as a technician on the kiosk's screen, then show the code again")
+        return False
+    try:
+        found = creds.parse_payload(payload)
+    except ProvisioningError as exc:
+        log("sync_provision_refused", level=logging.WARNING, reason=str(exc), technician=technician)
+        return False
+    try:
+        provision(store, config, found, technician)
+    except (OSError, sqlite3.Error) as exc:
+        log("sync_provision_failed", level=logging.ERROR, error=str(exc), technician=technician)
+        return False
+    return True

@@ -1,0 +1,159 @@
+"""Acceptance 2: person A's photos imported under person B's number are refused as a duplicate of A;
+a folder mixing two people is refused as inconsistent; nothing is saved either way. And the guided
+capture's own rules: consent first, at least five shots, near-identical shots counted once."""
+
+from __future__ import annotations
+
+import itertools
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from enroll import checks
+from enroll.capture import NEAR_IDENTICAL
+from enroll.service import EnrolmentRefused, EnrolmentService
+from models.images import read_image
+from tests.enroll.conftest import ENROL_PHOTOS, door_frames
+
+pytestmark = pytest.mark.data
+
+
+def _folder(root: Path, number: str, photos: list[Path]) -> Path:
+    (root / number).mkdir(parents=True)
+    for i, photo in enumerate(photos):
+        shutil.copy(photo, root / number / f"{i:02d}_{photo.name}")
+    return root
+
+
+def _snapshot(service: EnrolmentService) -> tuple[int, int]:
+    db = service.store.db.conn
+    return (int(db.execute("SELECT count(*) FROM templates").fetchone()[0]),
+            int(db.execute("SELECT count(*) FROM people").fetchone()[0]))
+
+
+@pytest.mark.parametrize("owner, target", [("Hamid_Karzai", "Kim_Clijsters"), ("Venus_Williams", "Jiang_Zemin"),
+                                           ("Hans_Blix", "2201999999")])
+def test_someone_elses_face_is_refused_as_a_duplicate(service: EnrolmentService, known: dict[str, list[Path]],
+                                                      tmp_path: Path, owner: str, target: str) -> None:
+    """The owner's other photos (not the enrolled ones) under another enrolled person's number, or a new one."""
+    before = _snapshot(service)
+    before_b = service.store.template_rows(service.model_id, target)
+    report = service.import_folder(_folder(tmp_path, target, known[owner][ENROL_PHOTOS:ENROL_PHOTOS + 5]), "t",
+                                   consent=True)
+    [outcome] = report.people
+    assert outcome.status == "refused" and outcome.kind == "duplicate", outcome
+    assert f"already enrolled as {owner}" in outcome.message
+    assert _snapshot(service) == before
+    assert [r[2] for r in service.store.template_rows(service.model_id, target)] == [r[2] for r in before_b]
+    assert any(row["action"] == "enrol.refused" for row in service.store.audit_log())
+
+
+def test_a_folder_mixing_two_people_is_refused_as_inconsistent(service: EnrolmentService,
+                                                               known: dict[str, list[Path]], tmp_path: Path) -> None:
+    """Two photos of each of two people the store does not know (removed first), under one number."""
+    names = sorted(known)
+    mixes = [(names[i], names[i + 12]) for i in range(0, 12, 3)]  # four fixed pairs across the alphabet
+    for first, second in mixes:
+        service.remove(first, "t")
+        service.remove(second, "t")
+    refused = 0
+    for n, (first, second) in enumerate(mixes):
+        photos = _usable(service, known[first])[:2] + _usable(service, known[second])[:2]
+        before = _snapshot(service)
+        report = service.import_folder(_folder(tmp_path / str(n), f"22010000{n}", photos), "t", consent=True)
+        [outcome] = report.people
+        refused += outcome.kind == "inconsistent"
+        assert outcome.status == "refused" and outcome.kind == "inconsistent", (first, second, outcome)
+        assert "two different people" in outcome.message
+        assert _snapshot(service) == before
+    assert refused == len(mixes)
+    # Their own photos alone are fine.
+    first, _ = mixes[0]
+    report = service.import_folder(_folder(tmp_path / "own", "2201000100", _usable(service, known[first])[:4]), "t",
+                                   consent=True)
+    assert report.people[0].status == "enrolled", report.people[0]
+
+
+def _usable(service: EnrolmentService, photos: list[Path]) -> list[Path]:
+    found = []
+    for photo in photos:
+        results = service.photos.analyse(read_image(photo), embed="none")
+        if results and results[0].quality.ok:
+            found.append(photo)
+    return found
+
+
+def test_split_finds_the_two_groups() -> None:
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=512), rng.normal(size=512)
+    shots = [v / np.linalg.norm(v) for v in
+             [a + rng.normal(scale=0.5, size=512) for _ in range(3)] + [b + rng.normal(scale=0.5, size=512)]]
+    parted = checks.split(np.stack(shots).astype(np.float32), 0.28)
+    assert parted is not None and parted.first == (0, 1, 2) and parted.second == (3,)
+    assert checks.split(np.stack(shots[:3]).astype(np.float32), 0.28) is None
+    assert checks.split(np.stack(shots[:1]).astype(np.float32), 0.28) is None
+
+
+# -- the guided capture ---------------------------------------------------------------------------------
+def test_capture_needs_consent_five_shots_and_counts_a_repeat_once(service: EnrolmentService,
+                                                                   known: dict[str, list[Path]]) -> None:
+    person = "Pete_Sampras"
+    service.remove(person, "t")
+    frames = door_frames(known, person, service.engine)
+    assert len(frames) >= 6
+    capture = service.begin("2201000200", "19800101", name="Pete S.")
+    first = capture.offer(frames[0])
+    assert first.accepted and first.shots == 1 and capture.shots[0].prompt == "straight" and first.prompt == "left"
+    noisy = np.clip(frames[0].astype(np.int16) + np.random.default_rng(1).integers(-3, 4, frames[0].shape), 0,
+                    255).astype(np.uint8)
+    again = capture.offer(noisy)  # the same pose and light: not a new shot
+    assert not again.accepted and again.reasons == (NEAR_IDENTICAL,) and again.similar_to == 1
+    blurred = capture.offer(cv2.GaussianBlur(frames[1], (0, 0), 4))
+    assert not blurred.accepted and "blurred" in blurred.reasons, blurred
+    empty = capture.offer(np.full((480, 640, 3), 120, np.uint8))
+    assert empty.reasons == ("no_face",)
+    for frame in frames[1:4]:
+        assert capture.offer(frame).accepted
+    with pytest.raises(EnrolmentRefused) as refused:
+        service.save(capture)
+    assert refused.value.kind == "consent"
+    service.record_consent(capture)
+    with pytest.raises(EnrolmentRefused) as refused:
+        service.save(capture)
+    assert refused.value.kind == "too_few"
+    assert capture.offer(frames[4]).accepted and capture.ready
+    saved = service.save(capture)
+    assert saved.templates == 5 and saved.crops == 5
+    record = service.store.person_record("2201000200")
+    assert record is not None and record["consent_by"] == "19800101" and record["name"] == "Pete S."
+    actions = [(row["actor"], row["action"]) for row in service.store.audit_log()]
+    for action in ("enrol.start", "enrol.consent", "enrol.refused", "enrol.save"):
+        assert ("19800101", action) in actions, action
+    # The same face under another number is a duplicate of the one just saved.
+    other = service.begin("2201000201", "19800101")
+    service.record_consent(other)
+    for frame in frames[1:6]:
+        other.offer(frame)
+    with pytest.raises(EnrolmentRefused) as refused:
+        service.save(other)
+    assert refused.value.kind == "duplicate" and refused.value.collisions[0].number == "2201000200"
+    assert "Pete S. (2201000200)" in refused.value.collisions[0].describe()
+    assert service.store.person_record("2201000201") is None
+
+
+def test_mix_detection_over_many_pairs(service: EnrolmentService, known: dict[str, list[Path]],
+                                       probes: list[tuple[str, Path, np.ndarray]]) -> None:
+    """A measurement, printed: two-photo + two-photo mixes of every pair of people, from the probe
+    embeddings (photos 5-12). The rule must catch nearly all of them."""
+    by_person: dict[str, list[np.ndarray]] = {}
+    for person, _path, embedding in probes:
+        by_person.setdefault(person, []).append(embedding)
+    mixes = [np.stack(by_person[a][:2] + by_person[b][:2]) for a, b in itertools.combinations(sorted(by_person), 2)]
+    own = [np.stack(v[i:i + 4]) for v in by_person.values() for i in (0, 4)]
+    caught = sum(checks.split(m, service.config.consistency) is not None for m in mixes)
+    passed = sum(checks.split(m, service.config.consistency) is None for m in own)
+    print(f"\n2+2 mixes refused {caught}/{len(mixes)}; one person's 4 photos passed {passed}/{len(own)}")
+    assert caught / len(mixes) >= 0.95
