@@ -11,16 +11,27 @@ export LABGATE_DATA
 # The kiosk with the server beside it (SQLite, http://127.0.0.1:8480/docs): the camera if there is
 # one (/dev/video*), else the demo door composed from the real faces in $(LABGATE_DATA); the screen
 # under a display ($$DISPLAY), else headless. `make run VIDEO=f.mp4` plays a video instead. An empty
-# store gets the demo people (first 4 photos of each known person).
+# store gets the demo people (first 4 photos of each known person). A kiosk not provisioned yet (or
+# no longer authorised) is provisioned against this server as "demo kiosk", so what it records
+# reaches the server (GET /api/v1/presence/events); later runs keep that provisioning.
 SERVER_DB ?= artifacts/labgate-server.db
+SERVER_PORT ?= 8480
+SERVER_ENV := LABGATE_DATABASE_URL=sqlite:///$(abspath $(SERVER_DB))
 run: models
-	LABGATE_DATABASE_URL=sqlite:///$(abspath $(SERVER_DB)) $(BIN)/labgate-server migrate
-	LABGATE_DATABASE_URL=sqlite:///$(abspath $(SERVER_DB)) $(BIN)/labgate-server run --port 8480 & server=$$!; \
+	$(SERVER_ENV) $(BIN)/labgate-server migrate
+	@state=$$($(BIN)/labgate-sync status | awk '$$1 == "state" {print $$2}'); \
+	if [ "$$state" = unprovisioned ] || [ "$$state" = unauthorised ]; then \
+	  echo "provisioning the demo kiosk against http://127.0.0.1:$(SERVER_PORT) (sync state was $$state)"; \
+	  $(SERVER_ENV) $(BIN)/labgate-server demo-kiosk --url http://127.0.0.1:$(SERVER_PORT) \
+	    | $(BIN)/labgate-sync provision - || exit 1; \
+	fi
+	$(SERVER_ENV) $(BIN)/labgate-server run --port $(SERVER_PORT) & server=$$!; \
 	trap 'kill $$server 2>/dev/null' EXIT INT TERM; \
 	$(BIN)/labgate-kiosk run --enrol-demo $(if $(VIDEO),--video "$(VIDEO)")
 
+# Tests run on one worker per core; work is handed out test by test (heavy ones are uneven).
 test: system models lint typecheck
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto --dist worksteal
 
 # Debian packages the tests need (virtual screen for the GUI tests, OCR for transcripts).
 SYSTEM_PACKAGES := xvfb xdotool xauth tesseract-ocr tesseract-ocr-ind

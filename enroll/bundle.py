@@ -5,6 +5,10 @@ Layout: the line ``LABGATE-GALLERY 1``, a JSON header line (format, model id, co
 scrypt parameters and salt, nonce), then AES-256-GCM of the gzipped JSON payload. The key comes from
 a passphrase through scrypt; both header lines are authenticated as associated data, so a changed
 model id or count makes the bundle refuse to open. Kept face crops never travel in a bundle.
+
+``export_gallery`` and ``import_gallery`` move a gallery between device stores; every imported
+person takes the one path into the gallery (``EnrolmentService.enrol``: the same checks as any
+enrolment), with their record as exported (name, roles, PIN hash, active, consent).
 """
 
 from __future__ import annotations
@@ -16,11 +20,17 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from enroll.outcomes import EnrolmentRefused, ImportReport, PersonOutcome
+from kiosk.store import now_iso
+
+if TYPE_CHECKING:
+    from enroll.service import EnrolmentService
 
 MAGIC = b"LABGATE-GALLERY 1\n"
 FORMAT = "labgate-gallery/1"
@@ -41,7 +51,7 @@ class BundlePerson:
     active: bool
     consent: tuple[str, str, str] | None  # (at, by, policy)
     vectors: np.ndarray  # (T, D) float32
-    quality: list[float]
+    quality: list[float | None]  # None: not measured (a re-embedded template)
     source: str
 
 
@@ -135,7 +145,7 @@ def _payload(path: Path, plain: bytes, model_id: str | None) -> Bundle:
         consent = tuple(p["consent"]) if p.get("consent") else None
         people.append(BundlePerson(str(p["number"]), str(p.get("name", "")), tuple(p.get("roles", [])),
                                    p.get("pin_hash"), bool(p.get("active", True)), consent,  # type: ignore[arg-type]
-                                   vectors.reshape(-1, size), [float(q) for q in p["quality"]],
+                                   vectors.reshape(-1, size), [None if q is None else float(q) for q in p["quality"]],
                                    str(p.get("source", ""))))
     return Bundle(payload["model_id"], size, payload["created_at"], people)
 
@@ -169,3 +179,51 @@ def _key(passphrase: str, salt: bytes, params: dict[str, int]) -> bytes:
 def _other_model(path: Path, theirs: str, ours: str) -> BundleError:
     return BundleError(f"{path} holds templates of model {theirs}, this kiosk runs {ours}: embeddings of two "
                        f"models are never mixed; export the gallery from a kiosk running {ours}, or re-enrol")
+
+
+def export_gallery(service: EnrolmentService, path: Path, passphrase: str, actor: str,
+                   numbers: list[str] | None = None) -> tuple[int, int]:
+    """Write the people with templates of the service's model (or only ``numbers``) to an encrypted
+    bundle at ``path``; returns (people, templates)."""
+    store, model_id = service.store, service.model_id
+    wanted = set(numbers or [])
+    people = []
+    for person in store.enrolment_overview(model_id):
+        if not person["templates"] or (wanted and person["number"] not in wanted):
+            continue
+        record = store.person_record(person["number"]) or {}
+        rows = store.template_rows(model_id, person["number"])
+        consent = record.get("consent_at")
+        people.append(BundlePerson(
+            person["number"], record.get("name", ""), tuple(record.get("roles", ())), record.get("pin_hash"),
+            bool(record.get("active", True)),
+            (consent, record.get("consent_by") or "", record.get("consent_policy") or "") if consent else None,
+            np.stack([r[0] for r in rows]), [r[1] for r in rows], "bundle"))
+    unknown = wanted - {p.number for p in people}
+    if unknown:
+        raise EnrolmentRefused("invalid", f"no templates of {model_id} for {', '.join(sorted(unknown))}")
+    size = write(path, Bundle(model_id, service.engine.embedder.manifest.embedding_size, now_iso(), people),
+                 passphrase)
+    templates = sum(len(p.vectors) for p in people)
+    store.audit(actor, "bundle.export", file=path.name, people=len(people), templates=templates, model_id=model_id,
+                bytes=size)
+    return len(people), templates
+
+
+def import_gallery(service: EnrolmentService, path: Path, passphrase: str, actor: str) -> ImportReport:
+    """Enrol a bundle's people; a bundle for another model id is refused whole (``BundleError``)."""
+    opened = read(path, passphrase, service.model_id)
+    report = ImportReport()
+    for person in opened.people:
+        offered = len(person.vectors)
+        try:
+            service.enrol(person.number, person.vectors, list(person.quality), actor, "bundle", name=person.name,
+                          roles=person.roles, pin_hash=person.pin_hash, active=person.active,
+                          consent=person.consent, crops=[], detail={"bundle": path.name})
+            report.people.append(PersonOutcome(person.number, person.name, "enrolled", offered, offered))
+        except EnrolmentRefused as refused:
+            report.people.append(PersonOutcome(person.number, person.name, "refused", offered, 0, refused.kind,
+                                               str(refused)))
+    service.store.audit(actor, "bundle.import", file=path.name, model_id=opened.model_id,
+                        people=len(report.enrolled), refused=len(report.refused))
+    return report

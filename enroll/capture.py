@@ -1,24 +1,78 @@
 """A guided capture at the door camera: the technician's screen asks for a pose, offers frames, and
-learns for each one whether it counted and, if not, why (a quality reason, or nearly the same as an
-earlier shot). The rules are here; the screen only shows them.
+learns for each one whether it counted and, if not, why (a quality reason, a pose other than the one
+asked for, or nearly the same as an earlier shot). The rules are here; the screen only shows them.
+
+Every picture that may enter the gallery, a door frame or a photo of a folder, goes through
+``judge``: the main face must pass the quality gate and not repeat an earlier shot.
+
+The pose asked for is checked from the five landmarks (``models.quality.pose``), on the camera's
+own (not mirrored) picture: "left" is the person's left, which moves the nose to the image's right
+(yaw above 0); "right" the other way; "up" (chin up) moves the nose towards the eye line (pitch
+below the straight shots'). See [enrol] guided_yaw and guided_pitch.
 """
 
 from __future__ import annotations
 
+import statistics
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from enroll import checks
-from models.engine import FaceEngine
+from enroll.config import EnrolConfig
+from models.engine import FaceEngine, FaceResult
 from models.quality import NO_FACE, REASON_TEXT
 
 # The poses asked for, in order, then again from the start. Screens translate the codes.
 GUIDANCE = ("straight", "left", "right", "up", "straight")
 NEAR_IDENTICAL = "near_identical"
 FULL = "full"
+NOT_LEFT, NOT_RIGHT, NOT_UP = "not_turned_left", "not_turned_right", "not_looking_up"
+POSE_REASONS = {"left": NOT_LEFT, "right": NOT_RIGHT, "up": NOT_UP}
 REASONS = {**REASON_TEXT, NEAR_IDENTICAL: "nearly the same as an earlier shot (move a little)",
-           FULL: "enough shots were taken; save the enrolment"}
+           FULL: "enough shots were taken; save the enrolment",
+           NOT_LEFT: "not turned to the left (turn a little to your left)",
+           NOT_RIGHT: "not turned to the right (turn a little to your right)",
+           NOT_UP: "not looking up (raise the chin a little)"}
+FRONTAL_PITCH = 0.54  # median pitch of the lfw_people photos passing the gate; used until a straight shot is taken
+
+
+@dataclass(frozen=True)
+class Judged:
+    """One picture through the gate: the main face when it may be used, else the reasons why not."""
+
+    result: FaceResult | None
+    reasons: tuple[str, ...]
+    measures: dict[str, float] = field(default_factory=dict)
+    similar_to: int | None = None  # the earlier shot (0-based) a near-identical picture repeats
+
+
+def judge(engine: FaceEngine, rgb: np.ndarray, earlier: list[np.ndarray], near_identical: float) -> Judged:
+    """The main face of ``rgb`` (as ``engine`` picks it) must pass the quality gate and not match one
+    of the ``earlier`` embeddings at ``near_identical`` or above."""
+    results = engine.analyse(rgb, embed="passing")
+    if not results:
+        return Judged(None, (NO_FACE,))
+    main = results[0]
+    measures = dict(main.quality.measures)
+    if not main.quality.ok or main.embedding is None:
+        return Judged(None, main.quality.reasons, measures)
+    repeat = checks.near_identical(main.embedding, earlier, near_identical)
+    if repeat is not None:
+        return Judged(None, (NEAR_IDENTICAL,), measures, repeat)
+    return Judged(main, (), measures)
+
+
+def pose_fits(prompt: str, measures: dict[str, float], straight_pitch: float, config: EnrolConfig) -> bool:
+    """Does a face measured so show the pose asked for? "straight" takes any pose the gate passed."""
+    yaw, pitch = measures.get("yaw", 0.0), measures.get("pitch", straight_pitch)
+    if prompt == "left":
+        return yaw >= config.guided_yaw
+    if prompt == "right":
+        return yaw <= -config.guided_yaw
+    if prompt == "up":
+        return pitch <= straight_pitch - config.guided_pitch
+    return True
 
 
 @dataclass(frozen=True)
@@ -35,7 +89,7 @@ class Offer:
     """What became of one offered frame."""
 
     accepted: bool
-    reasons: tuple[str, ...]  # quality codes (models.quality) or NEAR_IDENTICAL; empty when accepted
+    reasons: tuple[str, ...]  # quality codes (models.quality), a pose code or NEAR_IDENTICAL; empty when accepted
     shots: int  # shots counted so far
     needed: int  # shots a save needs
     prompt: str  # the pose to ask for next
@@ -52,11 +106,10 @@ class Offer:
 class Capture:
     """The shots of one enrolment in progress (created by ``EnrolmentService.begin``)."""
 
-    def __init__(self, number: str, name: str, technician: str, engine: FaceEngine, min_shots: int,
-                 max_shots: int, near_identical: float) -> None:
+    def __init__(self, number: str, name: str, technician: str, engine: FaceEngine, config: EnrolConfig) -> None:
         self.number, self.name, self.technician = number, name, technician
-        self.engine = engine
-        self.min_shots, self.max_shots, self.near_identical = min_shots, max_shots, near_identical
+        self.engine, self.config = engine, config
+        self.min_shots, self.max_shots = config.min_shots, config.max_shots
         self.shots: list[Shot] = []
         self.rejected: dict[str, int] = {}
         self.consent: tuple[str, str, str] | None = None  # (at, by, policy), set by the service
@@ -74,26 +127,29 @@ class Capture:
         return len(self.shots) >= self.max_shots
 
     def offer(self, rgb: np.ndarray) -> Offer:
-        """Check one camera frame: its main face must pass the quality gate and not repeat a shot."""
+        """Check one camera frame: its main face must pass the quality gate, show the pose asked for
+        and not repeat a shot."""
         if self.full:
             return self._refuse((FULL,), {})
-        results = self.engine.analyse(rgb, embed="passing")
-        if not results:
-            return self._refuse((NO_FACE,), {})
-        main = results[0]
-        if not main.quality.ok or main.embedding is None:
-            return self._refuse(main.quality.reasons, main.quality.measures)
-        earlier = checks.near_identical(main.embedding, [s.embedding for s in self.shots], self.near_identical)
-        if earlier is not None:
-            return self._refuse((NEAR_IDENTICAL,), main.quality.measures, earlier + 1)
+        judged = judge(self.engine, rgb, [s.embedding for s in self.shots], self.config.near_identical)
+        main = judged.result
+        if main is None or main.embedding is None:
+            similar = None if judged.similar_to is None else judged.similar_to + 1
+            return self._refuse(judged.reasons, judged.measures, similar)
         prompt = self.prompt
-        self.shots.append(Shot(main.embedding, main.crop, shot_quality(main.quality.measures, self.engine),
-                               dict(main.quality.measures), prompt))
-        return Offer(True, (), len(self.shots), self.min_shots, self.prompt, measures=dict(main.quality.measures))
+        if not pose_fits(prompt, judged.measures, self._straight_pitch(), self.config):
+            return self._refuse((POSE_REASONS[prompt],), judged.measures)
+        self.shots.append(Shot(main.embedding, main.crop, shot_quality(judged.measures, self.engine),
+                               judged.measures, prompt))
+        return Offer(True, (), len(self.shots), self.min_shots, self.prompt, measures=judged.measures)
 
     def discard(self) -> None:
         """Forget every shot (after a refused save, to start again)."""
         self.shots.clear()
+
+    def _straight_pitch(self) -> float:
+        pitches = [s.measures["pitch"] for s in self.shots if s.prompt == "straight" and "pitch" in s.measures]
+        return statistics.median(pitches) if pitches else FRONTAL_PITCH
 
     def _refuse(self, reasons: tuple[str, ...], measures: dict[str, float], similar: int | None = None) -> Offer:
         for reason in reasons:

@@ -10,7 +10,9 @@ technician screen) and is audited in the device store under --by.
     labgate-enroll import-bundle gallery.lgb                  on the other kiosk (same model only)
     labgate-enroll purge                                      delete crops past [enrol] retention_days, wipe the WAL
 
-Exit status: 0 done, 1 done but someone was refused (or not found), 2 nothing done (bad input).
+Exit status: 0 done, 1 done but someone was refused (or not found), 2 nothing done (bad input),
+3 erased but not yet wiped from the WAL: other connections (a running kiosk) held old snapshots;
+the running kiosk finishes the wipe within seconds, or run `labgate-enroll purge` again.
 """
 
 from __future__ import annotations
@@ -32,11 +34,15 @@ from enroll.folder import FolderError
 from enroll.progress import ProgressBar
 from enroll.service import EnrolmentRefused, EnrolmentService, ImportReport
 from kiosk import config as kiosk_config
-from kiosk.store import Store, StoreError
+from kiosk.store import WIPE_WAIT_S, Store, StoreError
 from models.runtime import ModelError
 from models.settings import SettingsError
 
 PASSPHRASE_ENV = "LABGATE_BUNDLE_PASSPHRASE"
+NOT_WIPED_EXIT = 3
+NOT_WIPED = ("old copies of the erased data are still in the database's WAL: other connections (the running "
+             "kiosk?) held older snapshots for all of --wait; a running kiosk wipes them within seconds, else run "
+             "`labgate-enroll purge` when the kiosk is idle")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -72,6 +78,9 @@ def parser() -> argparse.ArgumentParser:
     rem = sub.add_parser("remove", parents=[common], help="erase a person: templates, crops, PIN and record")
     rem.add_argument("number", nargs="+", help="NIM or NIP")
     rem.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    rem.add_argument("--wait", type=float, default=WIPE_WAIT_S, metavar="SECONDS",
+                     help="how long to wait for other readers (the running kiosk) to let go of old copies before "
+                          f"reporting the wipe unfinished (default {WIPE_WAIT_S:g})")
 
     ree = sub.add_parser("reembed", parents=[common],
                          help="templates for the active model from kept crops; mark the rest for re-enrolment")
@@ -87,7 +96,11 @@ def parser() -> argparse.ArgumentParser:
     bun.add_argument("file", type=Path)
     bun.add_argument("--passphrase-file", type=Path, help=f"read the passphrase from this file (or ${PASSPHRASE_ENV})")
 
-    sub.add_parser("purge", parents=[common], help="delete crops past [enrol] retention_days (also done at start)")
+    pur = sub.add_parser("purge", parents=[common],
+                         help="delete crops past [enrol] retention_days (every command does, and the kiosk hourly) "
+                              "and wipe deleted data from the WAL")
+    pur.add_argument("--wait", type=float, default=WIPE_WAIT_S, metavar="SECONDS",
+                     help=f"how long to wait for other readers (default {WIPE_WAIT_S:g})")
     return main
 
 
@@ -118,6 +131,7 @@ def _run(args: argparse.Namespace) -> int:
 
     service = EnrolmentService(store, FaceEngine(config.engine), enrol)
     try:
+        purged = service.purge_crops(actor, wait_s=0.0)  # retention first, as the kiosk does at its start
         if args.command == "import" and args.bundle:
             return _import_bundle(service, args.folder, args.passphrase_file, actor)
         if args.command == "import":
@@ -127,7 +141,7 @@ def _run(args: argparse.Namespace) -> int:
         if args.command == "list":
             return _list(service, args.json)
         if args.command == "remove":
-            return _remove(service, args.number, args.yes, actor)
+            return _remove(service, args.number, args.yes, actor, args.wait)
         if args.command == "reembed":
             report = service.reembed(actor, prune=args.prune)
             print(f"model {report.model_id}: {len(report.reembedded)} re-embedded from kept crops, "
@@ -146,10 +160,12 @@ def _run(args: argparse.Namespace) -> int:
                   "(encrypted; give the passphrase separately)")
             return 0
         if args.command == "purge":
-            gone = service.purge_crops(actor)
-            wiped = store.wipe()
-            print(f"{gone} kept crops deleted; WAL " + ("wiped" if wiped else "busy (readers), try again"))
-            return 0 if wiped else 1
+            if not service.wipe(args.wait):
+                print(f"{purged} kept crops deleted")
+                print(f"labgate-enroll: {NOT_WIPED}", file=sys.stderr)
+                return NOT_WIPED_EXIT
+            print(f"{purged} kept crops deleted; WAL wiped")
+            return 0
     finally:
         store.close()
     return 2
@@ -221,7 +237,7 @@ def _list(service: EnrolmentService, as_json: bool) -> int:
     return 0
 
 
-def _remove(service: EnrolmentService, numbers: list[str], yes: bool, actor: str) -> int:
+def _remove(service: EnrolmentService, numbers: list[str], yes: bool, actor: str, wait_s: float) -> int:
     if not yes:
         if not sys.stdin.isatty():
             print("labgate-enroll: removing erases a person for good; add --yes to confirm", file=sys.stderr)
@@ -230,15 +246,19 @@ def _remove(service: EnrolmentService, numbers: list[str], yes: bool, actor: str
         if answer.strip().lower() != "yes":
             print("nothing erased")
             return 2
-    missing = 0
+    missing = unwiped = 0
     for number in numbers:
-        erased = service.remove(number, actor)
+        erased = service.remove(number, actor, wait_s)
         if erased is None:
             print(f"{number}: not in this kiosk's store")
             missing += 1
             continue
-        wiped = "WAL wiped" if erased.get("wiped") else "WAL busy: run `labgate-enroll purge` when the kiosk is idle"
-        print(f"{number}: erased ({erased['templates']} templates, {erased['crops']} crops, PIN and record; {wiped})")
+        print(f"{number}: erased ({erased.templates} templates, {erased.crops} crops, PIN and record; "
+              + ("WAL wiped)" if erased.wiped else "NOT yet wiped from the WAL)"))
+        unwiped += not erased.wiped
+    if unwiped:
+        print(f"labgate-enroll: {NOT_WIPED}", file=sys.stderr)
+        return NOT_WIPED_EXIT
     return 1 if missing else 0
 
 

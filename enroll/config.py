@@ -18,8 +18,10 @@ class EnrolConfig:
     min_shots: int = MIN_SHOTS
     max_shots: int = 8
     near_identical: float = 0.96
-    consistency: float = 0.28
-    min_photos: int = 1
+    guided_yaw: float = 0.06
+    guided_pitch: float = 0.04
+    consistency: float = 0.32
+    min_photos: int = 2
     max_photos: int = 20
     consent_policy: str = "1"
     keep_crops: bool = False
@@ -27,8 +29,10 @@ class EnrolConfig:
     key_file: Path = Path("artifacts/kiosk/crops.key")
 
 
-def load(path: Path) -> EnrolConfig:
-    """The [enrol] table of the config file at ``path`` (defaults when the table is absent)."""
+def load(path: Path | None) -> EnrolConfig:
+    """The [enrol] table of the config file at ``path`` (defaults when there is no file or no table)."""
+    if path is None:
+        return EnrolConfig()
     try:
         raw = tomllib.loads(path.read_text())
     except OSError as exc:
@@ -58,6 +62,12 @@ def parse(values: Any, base: Path) -> EnrolConfig:
     if not 0.5 <= config.near_identical < 1.0:
         raise SettingsError(f"[enrol] near_identical = {config.near_identical}: use a cosine similarity from 0.5 "
                             "to just below 1 (0.96: the same pose and light)")
+    if not 0.0 < config.guided_yaw < 0.45:
+        raise SettingsError(f"[enrol] guided_yaw = {config.guided_yaw}: use a yaw above 0 and below [quality] "
+                            "max_yaw's default 0.45 (0.06: about 10 degrees)")
+    if not 0.0 < config.guided_pitch < 0.3:
+        raise SettingsError(f"[enrol] guided_pitch = {config.guided_pitch}: use a pitch change above 0 and below 0.3 "
+                            "(0.04: about 10 degrees)")
     if not -1.0 < config.consistency < 1.0:
         raise SettingsError(f"[enrol] consistency = {config.consistency}: use a cosine similarity between -1 and 1")
     if not 1 <= config.min_photos <= config.max_photos:

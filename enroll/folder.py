@@ -1,16 +1,33 @@
-"""An import folder: ``DIR/<number>/*.jpg`` (one folder per person, named by their NIM or NIP) and an
-optional ``DIR/people.csv`` with a header row and the columns ``number`` (or ``id``, ``nim``, ``nip``),
-``name`` and, optionally, ``roles`` (separated by ``;``)."""
+"""Enrolling from a photo folder (``labgate-enroll import DIR``).
+
+The layout: ``DIR/<number>/*.jpg`` (one folder per person, named by their NIM or NIP) and an
+optional ``DIR/people.csv`` with a header row and the columns ``number`` (or ``id``, ``nim``,
+``nip``), ``name`` and, optionally, ``roles`` (separated by ``;``). Each photo goes through the same
+gate as a door shot (``capture.judge``, the centred face); a person needs [enrol] min_photos usable
+photos and then takes the one path into the gallery (``EnrolmentService.enrol``).
+"""
 
 from __future__ import annotations
 
 import csv
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+import numpy as np
+
+from enroll.capture import judge, shot_quality
+from enroll.outcomes import UNREADABLE, EnrolmentRefused, ImportReport, PersonOutcome, PhotoRejection
+from kiosk.store import now_iso
 from models.datasets import image_files
+from models.images import ImageError, read_image
 
+if TYPE_CHECKING:
+    from enroll.service import EnrolmentService
+
+Progress = Callable[[int, int, str], None]  # (done, total, what)
 NUMBER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$")
 NUMBER_COLUMNS = ("number", "id", "nim", "nip")
 
@@ -92,3 +109,88 @@ def _people_csv(path: Path) -> tuple[dict[str, str], dict[str, tuple[str, ...]],
         if roles_column is not None and len(row) > roles_column and row[roles_column].strip():
             roles[number] = tuple(r.strip() for r in row[roles_column].split(";") if r.strip())
     return names, roles, notes
+
+
+@dataclass
+class _Photos:
+    """The usable photos of one person so far."""
+
+    vectors: list[np.ndarray]
+    quality: list[float | None]
+    crops: list[np.ndarray]
+    names: list[str]
+
+
+def import_folder(service: EnrolmentService, directory: Path, actor: str, *, consent: bool, max_photos: int = 0,
+                  progress: Progress | None = None, dry_run: bool = False) -> ImportReport:
+    """Enrol everyone in ``directory``. ``consent``: the caller confirms every person agreed to the
+    consent policy; it is recorded as given now, by ``actor``. Every photo not used is reported with
+    its reasons; a person is refused (and reported) when too few photos pass, the photos show two
+    people, or the face is already someone else's."""
+    config = service.config
+    if not consent:
+        raise EnrolmentRefused("consent", "confirm that everyone in the folder agreed to the consent policy "
+                               f"{config.consent_policy!r} (labgate-enroll import --consent)")
+    candidates, notes = read_folder(directory, max_photos or config.max_photos)
+    report = ImportReport(notes=notes)
+    total = sum(len(c.photos) for c in candidates)
+    done = 0
+    pending: dict[str, np.ndarray] = {}  # people checked in a dry run, treated as enrolled
+    for candidate in candidates:
+        usable = _Photos([], [], [], [])
+        for photo in candidate.photos:
+            done += 1
+            if progress is not None:
+                progress(done, total, f"{candidate.number}/{photo.name}")
+            rejection = _photo(service, candidate.number, photo, usable)
+            if rejection is not None:
+                report.rejected.append(rejection)
+        report.people.append(_person(service, candidate, usable, actor, pending, dry_run))
+    service.store.audit(actor, "enrol.import", folder=str(directory), people=len(report.enrolled),
+                        refused=len(report.refused), photos=total, rejected_photos=len(report.rejected),
+                        dry_run=dry_run, policy=config.consent_policy)
+    return report
+
+
+def _photo(service: EnrolmentService, number: str, photo: Path, usable: _Photos) -> PhotoRejection | None:
+    """Check one photo; when it may be used, add it to ``usable`` and return None."""
+    try:
+        rgb = read_image(photo)
+    except ImageError as exc:
+        return PhotoRejection(number, photo, (UNREADABLE,), str(exc))
+    judged = judge(service.photos, rgb, usable.vectors, service.config.near_identical)
+    if judged.result is None or judged.result.embedding is None:
+        detail = (f"same as {usable.names[judged.similar_to]}" if judged.similar_to is not None
+                  else _measured(judged.measures))
+        return PhotoRejection(number, photo, judged.reasons, detail)
+    usable.vectors.append(judged.result.embedding)
+    usable.quality.append(shot_quality(judged.measures, service.engine))
+    usable.crops.append(judged.result.crop)
+    usable.names.append(photo.name)
+    return None
+
+
+def _person(service: EnrolmentService, candidate: Candidate, usable: _Photos, actor: str,
+            pending: dict[str, np.ndarray], dry_run: bool) -> PersonOutcome:
+    number, name, offered, used = candidate.number, candidate.name, len(candidate.photos), len(usable.vectors)
+    needed = service.config.min_photos
+    if used < needed:
+        return PersonOutcome(number, name, "refused", offered, used, "too_few",
+                             f"{used} usable photos, {needed} needed ([enrol] min_photos)")
+    vectors = np.stack(usable.vectors)
+    try:
+        service.enrol(number, vectors, usable.quality, actor, "import", name=name, roles=candidate.roles,
+                      consent=(now_iso(), actor, service.config.consent_policy), crops=usable.crops,
+                      detail={"photos": offered}, pending=pending if dry_run else None, dry_run=dry_run)
+    except EnrolmentRefused as refused:
+        service.store.audit(actor, "enrol.refused", number=number, kind=refused.kind, source="import",
+                            collides=[c.number for c in refused.collisions])
+        return PersonOutcome(number, name, "refused", offered, used, refused.kind, str(refused))
+    if dry_run:
+        pending[number] = vectors
+    return PersonOutcome(number, name, "checked" if dry_run else "enrolled", offered, used)
+
+
+def _measured(measures: dict[str, float]) -> str:
+    keys = ("face_px", "sharpness", "yaw", "pitch", "brightness", "faces")
+    return " ".join(f"{k}={measures[k]:.3g}" for k in keys if k in measures)

@@ -22,8 +22,8 @@ from pathlib import Path
 from kiosk import config as kiosk_config
 from kiosk import logs
 from kiosk.config import CAMERA_KINDS, Config
+from kiosk.frames import SourceError
 from kiosk.logs import log
-from kiosk.sources import SourceError
 from kiosk.store import Store, StoreError
 from kiosk.watchdog import notify
 from models import catalog

@@ -128,7 +128,7 @@ def load(path: Path) -> Config:
 
 def parse(raw: dict[str, Any], base: Path, path: Path | None = None) -> Config:
     engine = replace(engine_settings(raw, base), face_selection="largest")
-    camera = _table("camera", CameraConfig, raw.get("camera", {}), base)
+    camera = typed_table("camera", CameraConfig, raw.get("camera", {}), base)
     if camera.kind not in CAMERA_KINDS:
         raise SettingsError(f"[camera] kind = {camera.kind!r}: use one of {', '.join(CAMERA_KINDS)}")
     if camera.pace not in PACES:
@@ -138,7 +138,7 @@ def parse(raw: dict[str, Any], base: Path, path: Path | None = None) -> Config:
     if not 0 < camera.backoff_s[0] <= camera.backoff_s[1]:
         raise SettingsError(f"[camera] backoff_s = {list(camera.backoff_s)}: use [first, longest] seconds, "
                             "0 < first <= longest")
-    kiosk = _table("kiosk", LoopConfig, raw.get("kiosk", {}), base)
+    kiosk = typed_table("kiosk", LoopConfig, raw.get("kiosk", {}), base)
     k, n = kiosk.vote
     if not 1 <= k <= n <= 30:
         raise SettingsError(f"[kiosk] vote = {[k, n]}: use [k, n] with 1 <= k <= n <= 30")
@@ -150,16 +150,16 @@ def parse(raw: dict[str, Any], base: Path, path: Path | None = None) -> Config:
         _positive("kiosk", key, getattr(kiosk, key))
     if kiosk.max_waiting < 1:
         raise SettingsError(f"[kiosk] max_waiting = {kiosk.max_waiting}: use 1 or more")
-    store = _table("store", StoreConfig, raw.get("store", {}), base)
-    http = _table("http", HttpConfig, raw.get("http", {}), base)
+    store = typed_table("store", StoreConfig, raw.get("store", {}), base)
+    http = typed_table("http", HttpConfig, raw.get("http", {}), base)
     if not 0 <= http.port < 65536:
         raise SettingsError(f"[http] port = {http.port}: use a port from 1 to 65535 (0: any free port)")
-    fallback = _table("fallback", FallbackConfig, raw.get("fallback", {}), base)
+    fallback = typed_table("fallback", FallbackConfig, raw.get("fallback", {}), base)
     for key in ("pin_lock_s", "pin_lock_max_s", "qr_scan_hz", "offer_s"):
         _positive("fallback", key, getattr(fallback, key))
     if fallback.pin_max_failures < 1 or fallback.failures_per_minute < 1:
         raise SettingsError("[fallback] pin_max_failures and failures_per_minute must be 1 or more")
-    screen = _table("screen", ScreenConfig, raw.get("screen", {}), base)
+    screen = typed_table("screen", ScreenConfig, raw.get("screen", {}), base)
     if screen.language not in LANGUAGES:
         raise SettingsError(f"[screen] language = {screen.language!r}: use one of {', '.join(LANGUAGES)}")
     _positive("screen", "preview_fps", screen.preview_fps)
@@ -171,7 +171,7 @@ def _positive(table: str, key: str, value: float) -> None:
         raise SettingsError(f"[{table}] {key} = {value!r}: use a number above 0")
 
 
-def _table(table: str, kind: Any, values: Any, base: Path) -> Any:
+def typed_table(table: str, kind: Any, values: Any, base: Path) -> Any:
     """A dataclass from a TOML table: unknown keys refused, each value checked against the default's type."""
     if not isinstance(values, dict):
         raise SettingsError(f"[{table}] must be a table")

@@ -7,6 +7,8 @@ check, used token ids) and never the widgets.
 
 from __future__ import annotations
 
+import json
+import sqlite3
 import time
 from dataclasses import dataclass
 from functools import cache
@@ -20,7 +22,7 @@ from kiosk.metrics import Metrics
 from kiosk.pin import PinGate, PinHashError, hash_pin, verify_pin
 from kiosk.presence import AlreadyUsed, Presence
 from kiosk.qr import TokenError, public_key_from_b64, verify_token
-from kiosk.store import Store
+from kiosk.store import PIN_ATTEMPTS, Store
 
 
 @cache
@@ -39,17 +41,33 @@ class Result:
 
 
 class Fallback:
-    def __init__(self, store: Store, presence: Presence, metrics: Metrics, config: FallbackConfig,
-                 clock_offset_s: float = 0.0) -> None:
+    def __init__(self, store: Store, presence: Presence, metrics: Metrics, config: FallbackConfig) -> None:
         self.store, self.presence, self.metrics, self.config = store, presence, metrics, config
-        self.clock_offset_s = clock_offset_s
         self.gate = PinGate(config.pin_max_failures, config.pin_lock_s, config.pin_lock_max_s,
                             config.failures_per_minute)
+        self._load_gate()
+
+    # -- the PIN rate limit, kept in the store's settings (a restart must not unlock a number) --------
+    def _load_gate(self) -> None:
+        text = self.store.setting(PIN_ATTEMPTS)
+        if not text:
+            return
+        try:
+            self.gate.restore(json.loads(text))
+        except (ValueError, TypeError, KeyError) as exc:  # a damaged row: start counting again, say so
+            log("pin_attempts_unreadable", key=PIN_ATTEMPTS, error=str(exc))
+
+    def _save_gate(self) -> None:
+        try:
+            self.store.set_setting(PIN_ATTEMPTS, json.dumps(self.gate.state(), separators=(",", ":")))
+        except sqlite3.Error as exc:  # the keypad keeps working; the limit still holds until a restart
+            log("pin_attempts_not_saved", error=str(exc))
 
     # -- NIM + PIN ---------------------------------------------------------------------------------
     def check_person(self, number: str, pin: str, roles: tuple[str, ...] = ()) -> Result:
         """Check a number and PIN against the store, rate-limited; no event (technician login uses this)."""
         number = number.strip()
+        self._load_gate()  # the store is the truth: an erasure drops a number from it
         wait = self.gate.wait(number)
         if wait > 0:
             self.metrics.pin_attempts.labels("locked").inc()
@@ -65,6 +83,7 @@ class Fallback:
             good = False
         if not good:
             left = self.gate.failed(number)
+            self._save_gate()
             self.metrics.pin_attempts.labels("wrong").inc()
             if left == 0:
                 self.store.audit(number or "-", "pin.locked", wait_s=self.gate.wait(number))
@@ -74,7 +93,8 @@ class Fallback:
         if not person.active:
             self.metrics.pin_attempts.labels("inactive").inc()
             return Result(False, "inactive")
-        self.gate.succeeded(number)
+        if self.gate.succeeded(number):
+            self._save_gate()
         return Result(True, "accepted")
 
     def pin(self, number: str, pin: str) -> Result:
@@ -101,7 +121,7 @@ class Fallback:
             key = self.public_key()
             if key is None:
                 raise TokenError("no_key", "no QR public key on this kiosk yet (sync or [fallback] qr_public_key)")
-            claim = verify_token(token, key, time.time() + self.clock_offset_s, self.config.qr_clock_skew_s)
+            claim = verify_token(token, key, time.time() + self.presence.clock_offset(), self.config.qr_clock_skew_s)
             person = self.store.person(claim.number)
             if person is not None and not person.active:
                 raise TokenError("inactive", claim.number)

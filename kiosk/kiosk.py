@@ -4,27 +4,33 @@ headless runner in ``kiosk.cli``) sits on top."""
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
 from typing import Any
 
+from enroll import config as enrol_config
+from enroll.retention import Retention
 from kiosk.camera import Camera, CameraStatus
 from kiosk.config import Config
 from kiosk.door import Door
 from kiosk.fallback import Fallback
+from kiosk.frames import FrameSource
 from kiosk.http import StatusServer
 from kiosk.logs import log
 from kiosk.loop import Loop
 from kiosk.metrics import Metrics
 from kiosk.presence import Presence
 from kiosk.qr import QrScanner
-from kiosk.sources import FrameSource, make_source
+from kiosk.sources import make_source
 from kiosk.store import Store
 from models import catalog
 from models.engine import FaceEngine
 from sync import config as sync_config
-from sync.service import Sync, kiosk_handlers, provision_from_camera
+from sync import process
+from sync.provisioning import from_technician
+from sync.runner import Sync
 from sync.state import status as sync_status
 
 
@@ -37,25 +43,30 @@ class Kiosk:
         self.engine = engine or FaceEngine(config.engine)
         self.metrics = Metrics()
         self.door = Door(config.kiosk.greet_s, config.fallback.offer_s)
-        self.source = source or make_source(config.camera, data_dir or catalog.data_dir())
+        data = data_dir or catalog.data_dir()
+        self.source = source or make_source(config.camera, data)
+        # A source made from the config is made anew after a driver hung in read(); a given one is reused.
+        reopen = None if source is not None else (lambda: make_source(config.camera, data))
         self.camera = Camera(self.source, pace=config.camera.pace, frame_timeout_s=config.camera.frame_timeout_s,
-                             backoff_s=config.camera.backoff_s)
-        self.presence = Presence(self.store, self.door, self.metrics, config.kiosk.room, config.kiosk.cooldown_s,
-                                 clock_offset=self._clock_offset)
+                             backoff_s=config.camera.backoff_s, reopen=reopen)
+        self.sync_config = sync_config.load(config.path)
+        self.technician: str | None = None  # who is signed in on the screen's technician mode (the screen sets it)
+        self.presence = Presence(self.store, self.door, self.metrics, self.room, config.kiosk.cooldown_s,
+                                 clock_offset=self._clock_offset, clock_suspect_s=self.sync_config.clock_suspect_s)
         self.fallback = Fallback(self.store, self.presence, self.metrics, config.fallback)
         self.qr = QrScanner(self.camera, config.fallback.qr_scan_hz) if config.fallback.qr else None
         self.loop = Loop(self.engine, self.store, self.camera, self.door, self.presence, self.metrics, config.kiosk,
                          self.fallback, self.qr)
-        # Sync as a thread of the kiosk ([sync] enabled), woken by each new event; provisioning QR codes
+        # Sync as a thread of the kiosk ([sync] enabled), woken by each new event; provisioning codes
         # shown in technician mode are kept even when labgate-sync.service runs sync apart.
-        self.sync_config = sync_config.load(config.path)
-        self.sync = Sync(self.store, self.sync_config, handlers=kiosk_handlers(config.path),
+        self.sync = Sync(self.store, self.sync_config, handlers=process.handlers(config.path, in_kiosk=True),
                          model_id=self.engine.model_id) if self.sync_config.enabled else None
         if self.sync is not None:
             self.presence.listeners.append(self.sync.on_event)
         if self.qr is not None:
-            self.qr.provision = lambda payload: provision_from_camera(self.store, self.sync_config, payload,
-                                                                      self.started)
+            self.qr.provision = lambda payload: self.provision(payload, "camera")
+        # Retention of kept face crops and unfinished erasure wipes, in its own thread (enroll.retention).
+        self.retention = Retention(self.store, enrol_config.load(config.path))
         self.http: StatusServer | None = None
         if config.http.enabled:
             try:
@@ -67,18 +78,36 @@ class Kiosk:
                           camera_up=lambda: float(self.camera.status is CameraStatus.OK),
                           reopens=lambda: float(self.camera.reopens))
 
+    def room(self) -> str:
+        """The room the server assigned this device (its changes feed), else [kiosk] room."""
+        try:
+            server = json.loads(self.store.setting("server_config") or "{}")
+        except ValueError:
+            server = {}
+        room = server.get("room") if isinstance(server, dict) else None
+        return room if isinstance(room, str) and room else self.config.kiosk.room
+
     def _clock_offset(self) -> float:
+        """Server clock minus this clock, as sync last measured it (0 before it ever did)."""
         value = self.store.sync_value("clock_offset_s")
         try:
             return float(value) if value else 0.0
         except ValueError:
             return 0.0
 
+    def provision(self, payload: str, source: str) -> tuple[bool, str]:
+        """A server's provisioning code shown to the camera or pasted on the technician screen: kept only
+        while a technician is signed in; sync then exchanges it with the server. (kept, what to say)."""
+        kept, message = from_technician(self.store, self.sync_config, payload, self.technician, source)
+        if kept and self.sync is not None:
+            self.sync.wake()
+        return kept, message
+
     def device_id(self) -> str:
         return self.store.sync_value("device_id") or self.config.kiosk.device_id
 
     def start(self, stop_at_end: bool = False) -> Kiosk:
-        self.store.purge_crops("system")  # kept face crops past their [enrol] retention time
+        self.retention.start()  # kept face crops past [enrol] retention_days, now and hourly; pending wipes
         self.camera.start()
         self.loop.start(stop_at_end)
         if self.qr is not None:
@@ -87,12 +116,13 @@ class Kiosk:
             self.http.start()
         if self.sync is not None:
             self.sync.start()
-        log("kiosk_started", device=self.device_id(), model_id=self.engine.model_id, source=self.source.name,
-            store=str(self.store.path), pid=os.getpid())
+        log("kiosk_started", device=self.device_id(), model_id=self.engine.model_id,
+            source=self.camera.source.name, store=str(self.store.path), pid=os.getpid())
         return self
 
     def stop(self) -> None:
         self.loop.stop()
+        self.retention.stop()
         self.camera.stop()
         if self.qr is not None:
             self.qr.stop()
@@ -118,9 +148,11 @@ class Kiosk:
         return {
             "device_id": self.device_id(),
             "ok": status is CameraStatus.OK and self.loop.alive,
-            "camera": {"status": status.value, "fps": round(self.camera.fps, 2), "source": self.source.name,
-                       "reopens": self.camera.reopens, "error": self.camera.error or None},
+            "camera": {"status": status.value, "fps": round(self.camera.fps, 2),
+                       "source": self.camera.source.name, "reopens": self.camera.reopens,
+                       "hangs": self.camera.hangs, "error": self.camera.error or None},
             "model_id": self.engine.model_id,
+            "room": self.room(),
             "gallery_people": len(self.loop.gallery),
             "outbox": self.store.outbox_size(),
             "pending_writes": self.presence.pending,

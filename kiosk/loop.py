@@ -81,6 +81,15 @@ class Loop:
             self._thread.join(timeout)
 
     def run(self) -> None:
+        try:
+            self._run()
+        finally:
+            # The engine may outlive this loop (a restart in the same process, tests): give its detector
+            # back the settings it came with, not the ones fitted to this camera's frame width.
+            self.engine.detector.settings = self._detector_base
+            self._detect_for_width = 0
+
+    def _run(self) -> None:
         self.reload_gallery()
         self.presence.seed_cooldowns(time.monotonic())
         while not self._stop.is_set():

@@ -1,6 +1,9 @@
 """PIN hashes (the contract's ``scrypt$N$r$p$<salt b64>$<hash b64>``, Python's hashlib, dklen 32) and
 the rate limit on attempts: a few failures lock a number for a while (doubling up to a cap), and a
-cap on failures per minute across all numbers stops anyone from trying one PIN on many numbers."""
+cap on failures per minute across all numbers stops anyone from trying one PIN on many numbers.
+
+The gate's state is plain data (``state()`` / ``restore()``, times in Unix seconds) so the fallback
+keeps it in the device store: pulling the plug does not unlock a number."""
 
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 DEFAULT_N, DEFAULT_R, DEFAULT_P = 16384, 8, 1
 DKLEN = 32
@@ -67,10 +71,11 @@ class _Record:
 
 
 class PinGate:
-    """Who may try a PIN now. ``wait(number)`` is 0 when allowed, else seconds to wait."""
+    """Who may try a PIN now. ``wait(number)`` is 0 when allowed, else seconds to wait. ``clock`` is
+    wall time (Unix seconds) so that a saved state means the same after a restart."""
 
     def __init__(self, max_failures: int = 3, lock_s: float = 30.0, lock_max_s: float = 900.0,
-                 per_minute: int = 10, clock: Callable[[], float] = time.monotonic) -> None:
+                 per_minute: int = 10, clock: Callable[[], float] = time.time) -> None:
         self.max_failures, self.lock_s, self.lock_max_s, self.per_minute = max_failures, lock_s, lock_max_s, per_minute
         self.clock = clock
         self._records: dict[str, _Record] = {}
@@ -105,6 +110,28 @@ class PinGate:
                 self._records = {k: v for k, v in self._records.items() if v.locked_until > now}
             return self.max_failures - record.failures
 
-    def succeeded(self, number: str) -> None:
+    def succeeded(self, number: str) -> bool:
+        """Forget a number's failures; True when there were any (the saved state changed)."""
         with self._lock:
-            self._records.pop(number, None)
+            return self._records.pop(number, None) is not None
+
+    def state(self) -> dict[str, Any]:
+        """Everything the gate knows, as JSON-ready data: {number: [failures, lockouts, locked until]},
+        the recent failures across all numbers, and the keypad-wide lock."""
+        with self._lock:
+            return {"numbers": {n: [r.failures, r.lockouts, r.locked_until] for n, r in self._records.items()},
+                    "recent": list(self._recent), "locked_until": self._global_until}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Take back a ``state()``. Waits are capped at the longest lock, so a clock set back while the
+        kiosk was off cannot lock a number for longer than the config allows."""
+        now = self.clock()
+        records: dict[str, _Record] = {}
+        for number, (failures, lockouts, locked_until) in dict(state.get("numbers", {})).items():
+            until = min(float(locked_until), now + self.lock_max_s)
+            records[str(number)] = _Record(int(failures), int(lockouts), until)
+        recent = sorted(float(t) for t in state.get("recent", []) if now - 60 < float(t) <= now)
+        with self._lock:
+            self._records = records
+            self._recent = deque(recent)
+            self._global_until = min(float(state.get("locked_until", 0.0)), now + 60.0)

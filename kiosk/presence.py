@@ -33,12 +33,14 @@ class Written:
 
 
 class Presence:
-    def __init__(self, store: Store, door: Door, metrics: Metrics, room: str = "", cooldown_s: float = 60.0,
-                 clock_offset: Callable[[], float] = lambda: 0.0) -> None:
+    def __init__(self, store: Store, door: Door, metrics: Metrics, room: str | Callable[[], str] = "",
+                 cooldown_s: float = 60.0, clock_offset: Callable[[], float] = lambda: 0.0,
+                 clock_suspect_s: float = 300.0) -> None:
         self.store, self.door, self.metrics = store, door, metrics
-        self.room = room
+        self.room = room if callable(room) else (lambda: room)  # read at each greeting: the server may move it
         self.cooldown_s = cooldown_s
-        self.clock_offset = clock_offset
+        self.clock_offset = clock_offset  # server clock minus ours, as sync measured it
+        self.clock_suspect_s = clock_suspect_s  # events recorded while further off are flagged
         self.listeners: list[Callable[[Event, float | None], None]] = []  # (event, first frame's wall time)
         self._last: dict[str, float] = {}  # person -> loop clock of their last event
         self._pending: deque[tuple[Event, tuple[str, int] | None]] = deque(maxlen=100_000)
@@ -62,7 +64,8 @@ class Presence:
             self.door.recognised(greeting)
             return Written(None, greeting)
         event = new_event(person, "accept", "face", wall, score=score, margin=margin, model_id=model_id,
-                          clock_offset_s=self.clock_offset())
+                          clock_offset_s=self.clock_offset(),
+                          max_offset_s=self.clock_suspect_s)
         written = self._write(event, None, first_wall)
         self._last[person] = t
         if written is None:
@@ -74,7 +77,8 @@ class Presence:
     def unknown_face(self, wall: float, score: float, margin: float, model_id: str,
                      first_wall: float | None = None) -> Event | None:
         event = new_event(None, "unknown", "face", wall, score=score, margin=margin, model_id=model_id,
-                          clock_offset_s=self.clock_offset())
+                          clock_offset_s=self.clock_offset(),
+                          max_offset_s=self.clock_suspect_s)
         written = self._write(event, None, first_wall)
         self.door.unknown()
         return written
@@ -83,7 +87,8 @@ class Presence:
                         qr_jti: tuple[str, int] | None = None) -> Written:
         """A PIN or QR entry: always an event. Raises AlreadyUsed for a QR token seen before."""
         wall = time.time()
-        event = new_event(person, "accept", method, wall, clock_offset_s=self.clock_offset())
+        event = new_event(person, "accept", method, wall, clock_offset_s=self.clock_offset(),
+                          max_offset_s=self.clock_suspect_s)
         written = self._write(event, qr_jti, None)
         self._last[person] = time.monotonic() if t is None else t
         if written is None:
@@ -94,7 +99,7 @@ class Presence:
 
     def greeting(self, number: str, method: str, wall: float, seq: int | None, repeat: bool = False) -> Greeting:
         person = self.store.person(number)
-        booking = self.store.current_booking(self.room, wall)
+        booking = self.store.current_booking(self.room(), wall)
         return Greeting(number, person.name if person and person.name else number, method, wall, booking, repeat, seq)
 
     # -- writing -----------------------------------------------------------------------------------

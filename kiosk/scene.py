@@ -15,7 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from kiosk.sources import EndOfStream
+from kiosk.frames import EndOfStream
 from models.datasets import image_files, people
 from models.images import read_image
 

@@ -9,38 +9,17 @@ from __future__ import annotations
 
 import glob
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import cv2
 import numpy as np
 
 from kiosk.config import CameraConfig
+from kiosk.frames import EndOfStream, FrameSource, SourceError
 from kiosk.logs import log
+from kiosk.scene import SceneSource, demo_scene
 from models.datasets import image_files
 from models.images import ImageError, read_image
-
-
-class SourceError(RuntimeError):
-    """The source cannot be opened or stopped giving frames; the camera reopens it with backoff."""
-
-
-class EndOfStream(Exception):
-    """A finite source (file, folder, scene) has no more frames and is not set to loop."""
-
-
-class FrameSource(Protocol):
-    name: str
-    live: bool  # paced by the hardware (a camera or stream), else by the reader (file, folder, scene)
-    fps: float  # nominal frames per second
-
-    def open(self) -> None: ...
-
-    def read(self) -> np.ndarray | None:
-        """The next frame as RGB uint8 (H, W, 3); None when there is none just now (try again).
-        Raises SourceError when the source failed, EndOfStream at the end of a finite source."""
-        ...
-
-    def close(self) -> None: ...
 
 
 class OpenCVSource:
@@ -221,7 +200,6 @@ def make_source(camera: CameraConfig, data_dir: Path | None = None) -> FrameSour
     if kind == "folder":
         return FolderSource(Path(source), camera.fps, camera.loop)
     if kind == "demo":
-        from kiosk.scene import SceneSource, demo_scene
 
         if data_dir is None:
             raise SourceError("the demo source composes real face photos: set LABGATE_DATA to the shared data "

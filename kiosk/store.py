@@ -27,6 +27,10 @@ from sqlite_utils import Database
 from kiosk.events import Event, iso_utc, parse_iso
 
 BUSY_TIMEOUT_MS = 10_000
+WIPE_WAIT_S = 10.0  # how long an erasure waits for readers to let go of old snapshots before it reports "busy"
+WIPE_STEP_MS = 100  # one checkpoint attempt's wait, within that
+WIPE_PENDING = "wipe_pending"  # settings key: deletions not yet wiped from the WAL (a count)
+PIN_ATTEMPTS = "pin_attempts"  # settings key: the PIN rate limit's state as JSON (kiosk.fallback)
 
 MIGRATIONS: list[tuple[int, str, str]] = [
     (1, "people, templates, events (the outbox), audit, sync state, settings, used QR tokens, bookings", """
@@ -160,8 +164,8 @@ class SealedCrop:
 class Enrolment:
     """One person's face templates for one model, saved in one transaction by ``save_enrolment``.
 
-    ``name``, ``roles`` and ``pin_hash`` are used when the person is new (an existing person keeps
-    their record; an empty name is filled in). ``consent`` is (at, by, policy), None to leave it as it
+    ``name``, ``roles``, ``pin_hash`` and ``active`` are used when the person is new (an existing person
+    keeps their record; an empty name is filled in). ``consent`` is (at, by, policy), None to leave it as it
     is. ``crops``: a tuple replaces the person's kept crops (an empty one deletes them), None leaves them.
     """
 
@@ -177,6 +181,17 @@ class Enrolment:
     consent: tuple[str, str, str] | None = None
     crops: tuple[SealedCrop, ...] | None = None
     detail: dict[str, Any] | None = None
+    active: bool = True
+
+
+@dataclass(frozen=True)
+class Erased:
+    """What ``erase_person`` deleted; ``wiped``: no old copy is left in the database file or its WAL."""
+
+    number: str
+    templates: int
+    crops: int
+    wiped: bool = False
 
 
 @dataclass(frozen=True)
@@ -296,17 +311,20 @@ class Store:
     def outbox_size(self) -> int:
         return int(self.db.conn.execute("SELECT count(*) FROM events WHERE synced_at IS NULL").fetchone()[0])
 
-    def mark_synced(self, ids: list[str], at: str | None = None) -> int:
-        """Mark events synced in one transaction; returns how many rows changed."""
+    def mark_synced(self, ids: list[str], at: str | None = None, db: Database | None = None) -> int:
+        """Mark events synced in one transaction, or inside the caller's (``db`` from ``writing``);
+        returns how many rows changed."""
+        if db is None:
+            with self.writing() as own:
+                return self.mark_synced(ids, at, own)
         stamp = at or now_iso()
         changed = 0
-        with self.writing() as db:
-            for start in range(0, len(ids), 500):
-                chunk = ids[start:start + 500]
-                marks = ",".join("?" * len(chunk))
-                changed += db.conn.execute(
-                    f"UPDATE events SET synced_at = ? WHERE synced_at IS NULL AND id IN ({marks})",
-                    [stamp, *chunk]).rowcount
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            changed += db.conn.execute(
+                f"UPDATE events SET synced_at = ? WHERE synced_at IS NULL AND id IN ({marks})",
+                [stamp, *chunk]).rowcount
         return changed
 
     def last_seq(self) -> int:
@@ -374,23 +392,10 @@ class Store:
         row = self.db.conn.execute("SELECT value FROM settings WHERE key = 'gallery_version'").fetchone()
         return int(row[0]) if row else 0
 
-    def remove_person(self, number: str, actor: str) -> bool:
-        """Delete a person with their templates and PIN (secure_delete is on), audited."""
-        with self.writing() as db:
-            gone = db.conn.execute("DELETE FROM people WHERE number = ?", (number,)).rowcount
-            if gone:
-                self._audit(db, actor, "person.remove", {"number": number})
-        return bool(gone)
-
     # -- enrolment: faces, consent, kept crops, erasure (the rules live in enroll/) -------------------
     def face_templates(self, model_id: str, exclude: str | None = None) -> dict[str, np.ndarray]:
         """{number: (T, D) float32} of every person, active or not, for one model (the duplicate check)."""
-        grouped: dict[str, list[np.ndarray]] = {}
-        for person, blob in self.db.conn.execute(
-                "SELECT person, vector FROM templates WHERE model_id = ? AND person IS NOT ? ORDER BY person, id",
-                (model_id, exclude)):
-            grouped.setdefault(person, []).append(np.frombuffer(blob, dtype="<f4"))
-        return {person: np.stack(vectors).astype(np.float32) for person, vectors in grouped.items()}
+        return _face_templates(self.db.conn, model_id, exclude)
 
     def save_enrolment(self, enrolment: Enrolment,
                        check: Callable[[dict[str, np.ndarray]], None] | None = None) -> int:
@@ -405,18 +410,13 @@ class Store:
         stamp = now_iso()
         with self.writing() as db:
             if check is not None:
-                grouped: dict[str, list[np.ndarray]] = {}
-                for person, blob in db.conn.execute(
-                        "SELECT person, vector FROM templates WHERE model_id = ? AND person != ? ORDER BY person, id",
-                        (e.model_id, e.number)):
-                    grouped.setdefault(person, []).append(np.frombuffer(blob, dtype="<f4"))
-                check({person: np.stack(vectors).astype(np.float32) for person, vectors in grouped.items()})
+                check(_face_templates(db.conn, e.model_id, e.number))
             row = db.conn.execute("SELECT name FROM people WHERE number = ?", (e.number,)).fetchone()
             if row is None:
                 db.conn.execute(
                     "INSERT INTO people (number, name, roles, pin_hash, active, updated_at, origin)"
-                    " VALUES (?, ?, ?, ?, 1, ?, 'device')",
-                    (e.number, e.name, json.dumps(list(e.roles)), e.pin_hash, stamp))
+                    " VALUES (?, ?, ?, ?, ?, ?, 'device')",
+                    (e.number, e.name, json.dumps(list(e.roles)), e.pin_hash, int(e.active), stamp))
             elif e.name and not row[0]:
                 db.conn.execute("UPDATE people SET name = ? WHERE number = ?", (e.name, e.number))
             if e.consent is not None:
@@ -491,9 +491,9 @@ class Store:
             db.conn.execute("UPDATE people SET needs_reenrol = 1 WHERE number = ?", (number,))
             self._audit(db, actor, "enrol.needs_reenrol", {"number": number, "model_id": model_id})
 
-    def purge_crops(self, actor: str, everything: bool = False) -> int:
-        """Delete kept crops past their expiry time (every crop with ``everything``), audited and wiped
-        from the WAL; returns how many."""
+    def purge_crops(self, actor: str, everything: bool = False, wait_s: float = WIPE_WAIT_S) -> int:
+        """Delete kept crops past their expiry time (every crop with ``everything``), audited, then
+        ``wipe(wait_s)``; returns how many."""
         stamp = now_iso()
         with self.writing() as db:
             if everything:
@@ -501,47 +501,96 @@ class Store:
             else:
                 gone = db.conn.execute("DELETE FROM crops WHERE expires_at <= ?", (stamp,)).rowcount
             if gone:
+                _wipe_due(db)
                 self._audit(db, actor, "crops.purge", {"crops": gone, "everything": everything})
         if gone:
-            self.wipe()
+            self.wipe(wait_s)
         return int(gone)
 
-    def drop_other_models(self, model_id: str, actor: str) -> int:
-        """Delete every template not of ``model_id`` (after a re-embed), audited and wiped from the WAL."""
+    def drop_other_models(self, model_id: str, actor: str, wait_s: float = WIPE_WAIT_S) -> int:
+        """Delete every template not of ``model_id`` (after a re-embed), audited, then ``wipe(wait_s)``."""
         with self.writing() as db:
             gone = db.conn.execute("DELETE FROM templates WHERE model_id != ?", (model_id,)).rowcount
             if gone:
+                _wipe_due(db)
                 self._audit(db, actor, "templates.drop_other_models", {"kept": model_id, "templates": gone})
         if gone:
-            self.wipe()
+            self.wipe(wait_s)
         return int(gone)
 
-    def erase_person(self, number: str, actor: str) -> dict[str, int] | None:
-        """Erase a person: their crops, templates and people row (name, PIN hash, consent) with
-        secure_delete on, audited, then ``wipe`` so no old page image of them stays in the WAL. Their
-        attendance events stay (the lab's records). Returns what was deleted, None when unknown."""
+    def erase_person(self, number: str, actor: str, wait_s: float = WIPE_WAIT_S) -> Erased | None:
+        """Erase a person (``erase_in``, in its own transaction), then ``wipe(wait_s)``. ``wiped`` in
+        the answer is False when readers held old snapshots all that time: the erasure is committed
+        but the old copies are still in the WAL until a later ``wipe`` (``wipe_pending``). None when
+        the number is unknown."""
         with self.writing() as db:
-            if db.conn.execute("SELECT 1 FROM people WHERE number = ?", (number,)).fetchone() is None:
-                return None
+            erased = self.erase_in(db, number, actor)
+        if erased is None:
+            return None
+        return replace(erased, wiped=self.wipe(wait_s))
+
+    def erase_in(self, db: Database, number: str, actor: str, detail: dict[str, Any] | None = None) -> Erased | None:
+        """Erase ``number`` inside the caller's write transaction (``with store.writing() as db``), so
+        that a caller such as sync can erase in the transaction that applies a page: their crops,
+        templates and people row (name, PIN hash, consent), and their number on used QR tokens, with
+        secure_delete on; audited as ``person.erase`` (also an unknown number, found false). Their
+        attendance events stay (the lab's records). Returns what was deleted (``wiped`` False), None
+        when unknown.
+
+        The old page images stay in the WAL (and the erased rows in the database file) until a
+        checkpoint: the caller runs ``wipe()`` after its commit. A pending wipe is recorded in the same
+        transaction, so it is retried (``wipe_pending``) even after a crash."""
+        found = db.conn.execute("SELECT 1 FROM people WHERE number = ?", (number,)).fetchone() is not None
+        erased = None
+        if found:
             crops = db.conn.execute("DELETE FROM crops WHERE person = ?", (number,)).rowcount
             templates = db.conn.execute("DELETE FROM templates WHERE person = ?", (number,)).rowcount
             db.conn.execute("DELETE FROM people WHERE number = ?", (number,))
-            erased = {"templates": int(templates), "crops": int(crops)}
-            self._audit(db, actor, "person.erase", {"number": number, **erased})
-        erased["wiped"] = int(self.wipe())
+            _wipe_due(db)
+            erased = Erased(number, int(templates), int(crops))
+        db.conn.execute("UPDATE qr_used SET number = '' WHERE number = ?", (number,))
+        _forget_pin_attempts(db, number)
+        counts = {"templates": erased.templates, "crops": erased.crops} if erased else {}
+        self._audit(db, actor, "person.erase", {"number": number, "found": found, **counts, **(detail or {})})
         return erased
 
-    def wipe(self, attempts: int = 5) -> bool:
-        """Checkpoint the WAL into the database file and truncate it to 0 bytes. With secure_delete on,
-        deleted rows are zeroed in their pages, but the WAL keeps older images of those pages (the ones
-        written when the rows were added) until it is reset; this removes them. Waits for readers
-        (busy_timeout); True when the WAL is empty."""
-        for attempt in range(attempts):
-            busy, _log, _done = self.db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
-            if not busy:
-                return True
-            time.sleep(0.2 * (attempt + 1))
-        return False
+    def wipe(self, wait_s: float = WIPE_WAIT_S) -> bool:
+        """Get deleted rows out of the database file and the WAL: checkpoint the WAL into the file and
+        truncate it to 0 bytes. With secure_delete on, a delete zeroes the rows in their pages, but the
+        older images of those pages stay in the WAL, and the rows in the file, until a checkpoint that
+        no reader holds back: a reader with an older snapshot may still read them. So this retries for
+        up to ``wait_s`` seconds until every reader has moved on (the kiosk's threads read in short
+        statements). True when done (the pending wipe is then cleared); False when readers held it back
+        all that time: the erasure stands, and the wipe stays pending (``wipe_pending``) for a later try.
+        Call it outside any transaction of this thread."""
+        conn = self.db.conn
+        if conn.in_transaction:
+            raise RuntimeError("Store.wipe() runs after the erasing transaction has committed")
+        due = self.wipe_pending()
+        deadline = time.monotonic() + max(0.0, wait_s)
+        conn.execute(f"PRAGMA busy_timeout = {WIPE_STEP_MS}")  # short waits, so the deadline holds
+        try:
+            while True:
+                try:
+                    busy = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+                except sqlite3.OperationalError:  # locked by a writer: the same as busy
+                    busy = 1
+                if not busy:
+                    break
+                if time.monotonic() >= deadline:
+                    return False
+                time.sleep(WIPE_STEP_MS / 2000)
+        finally:
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        if due:
+            with self.writing() as db:  # unless another erasure came meanwhile
+                db.conn.execute("DELETE FROM settings WHERE key = ? AND value = ?", (WIPE_PENDING, str(due)))
+        return True
+
+    def wipe_pending(self) -> int:
+        """How many deletions since the last complete ``wipe`` (0: none waits)."""
+        row = self.db.conn.execute("SELECT value FROM settings WHERE key = ?", (WIPE_PENDING,)).fetchone()
+        return int(row[0]) if row else 0
 
     # -- audit, settings, sync state, bookings -----------------------------------------------------
     def audit(self, actor: str, action: str, **detail: Any) -> None:
@@ -570,10 +619,18 @@ class Store:
         return str(row[0]) if row else None
 
     def set_sync_value(self, name: str, value: str) -> None:
-        with self.writing() as db:
-            db.conn.execute("INSERT INTO sync_state (name, value, updated_at) VALUES (?, ?, ?) ON CONFLICT(name)"
+        self.set_sync_values({name: value})
+
+    def set_sync_values(self, values: dict[str, str], db: Database | None = None) -> None:
+        """Several sync_state values in one transaction, or inside the caller's (``db`` from ``writing``)."""
+        if db is None:
+            with self.writing() as own:
+                self.set_sync_values(values, own)
+            return
+        stamp = now_iso()
+        db.conn.executemany("INSERT INTO sync_state (name, value, updated_at) VALUES (?, ?, ?) ON CONFLICT(name)"
                             " DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
-                            (name, value, now_iso()))
+                            [(name, value, stamp) for name, value in values.items()])
 
     def current_booking(self, room: str, at_unix: float) -> Booking | None:
         if not room:
@@ -586,6 +643,35 @@ class Store:
 
     def integrity(self) -> str:
         return str(self.db.conn.execute("PRAGMA integrity_check").fetchone()[0])
+
+
+def _face_templates(conn: sqlite3.Connection, model_id: str, exclude: str | None) -> dict[str, np.ndarray]:
+    grouped: dict[str, list[np.ndarray]] = {}
+    for person, blob in conn.execute(
+            "SELECT person, vector FROM templates WHERE model_id = ? AND person IS NOT ? ORDER BY person, id",
+            (model_id, exclude)):
+        grouped.setdefault(person, []).append(np.frombuffer(blob, dtype="<f4"))
+    return {person: np.stack(vectors).astype(np.float32) for person, vectors in grouped.items()}
+
+
+def _forget_pin_attempts(db: Database, number: str) -> None:
+    """Drop an erased number from the saved PIN rate limit (its failures and lockouts name them)."""
+    row = db.conn.execute("SELECT value FROM settings WHERE key = ?", (PIN_ATTEMPTS,)).fetchone()
+    try:
+        state = json.loads(row[0]) if row else None
+    except ValueError:
+        state = None
+    if not isinstance(state, dict) or number not in state.get("numbers", {}):
+        return
+    del state["numbers"][number]
+    kept = json.dumps(state, separators=(",", ":"))
+    db.conn.execute("UPDATE settings SET value = ? WHERE key = ?", (kept, PIN_ATTEMPTS))
+
+
+def _wipe_due(db: Database) -> None:
+    """Record, in the deleting transaction, that a ``wipe`` is due."""
+    db.conn.execute(f"INSERT INTO settings (key, value) VALUES ('{WIPE_PENDING}', '1') ON CONFLICT(key)"
+                    " DO UPDATE SET value = CAST(value AS INTEGER) + 1")
 
 
 def _statements(sql: str) -> list[str]:

@@ -1,4 +1,5 @@
-"""Face crops for the embedder: 5-point similarity alignment, or facenet-pytorch's margin crop.
+"""Face crops for the embedder: the eye-roll crop (the default), 5-point similarity alignment, or
+facenet-pytorch's margin crop (the model's manifest says which).
 
 Alignment maps the detector's five landmarks onto the embedder's template (from its manifest) with
 the least-squares similarity transform (rotation, uniform scale, translation; Umeyama 1991), so a
@@ -75,8 +76,10 @@ def eye_roll_crop(rgb: np.ndarray, face: Face, size: int, margin: float) -> np.n
 
     Scale and centre come from the detector's box (robust to yaw, unlike the landmark spread, which
     shrinks as the head turns and would zoom the crop); only the roll comes from the eye landmarks.
-    Chosen over both the plain margin crop and a 5-point template fit on a development set
-    (lfw_people + deepface pairs) and confirmed on LFW fold 1; see README "Preprocessing".
+    The default by the rule in models/tools/preprocessing.py ``choose()`` on a development set
+    (lfw_people/known + deepface pairs): it beat the 5-point template fit, and tied with margin crops
+    and other margins within the noise band, where the tie keeps the current default. LFW fold 1 is
+    only reported, never used to choose or confirm; see README "Preprocessing".
     """
     x1, y1, x2, y2 = face.box
     cx, cy = (x1 + x2) / 2, (y1 + y2) / 2

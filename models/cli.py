@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from dataclasses import replace
@@ -184,7 +185,8 @@ def _toolkit_commands(commands: argparse._SubParsersAction[argparse.ArgumentPars
                        help="development pairs for --compare-preprocessing (repeatable; pairs file or folder per "
                        "person; default: LABGATE_DATA's lfw_people/known and deepface_pairs/master.csv)")
     pairs.add_argument("--centre-from", type=Path,
-                       help="unrelated faces to centre each variant on (default: LABGATE_DATA's lfw_people/unknown)")
+                       help="unrelated faces to centre each variant on (default: the faces the build centres on: "
+                       "LABGATE_DATA's deepface_pairs, att_faces, facenet_pytorch_images/test_images)")
     pairs.add_argument("--variants", help="comma-separated subset of the variants to compare (default: all)")
 
     people = kinds.add_parser("people", help="open-set identification on a folder-per-person set")
@@ -271,6 +273,7 @@ def _evaluate_pairs(args: argparse.Namespace) -> int:
     from models.datasets import read_pairs
     from models.tools import evaluate
 
+    started = time.monotonic()
     engine = _toolkit_engine(args)
     pairs = read_pairs(args.pairs, args.images)
     lfw = args.pairs.is_file() and args.pairs.suffix.lower() not in (".csv", ".tsv")
@@ -302,8 +305,16 @@ def _evaluate_pairs(args: argparse.Namespace) -> int:
         print(_text_table(header, rows))
         print(extra[1][1])
     print(f"  report: {folder / 'summary.md'}")
+    summary["seconds"] = _took(started)
     _print_json(summary)
     return 0
+
+
+def _took(started: float) -> float:
+    """Print and return the wall time since ``started`` (models, photos, figures and report)."""
+    seconds = round(time.monotonic() - started, 1)
+    print(f"  took {seconds:.0f} s on {os.cpu_count()} CPU cores (load average {os.getloadavg()[0]:.1f})")
+    return seconds
 
 
 def _text_table(header: list[str], rows: list[list[object]]) -> str:
@@ -316,6 +327,7 @@ def _evaluate_people(args: argparse.Namespace) -> int:
     from models.tools import evaluate
     from models.tools.searches import load_people
 
+    started = time.monotonic()
     engine = _toolkit_engine(args)
     hold_out = args.hold_out
     if hold_out is None:
@@ -337,6 +349,7 @@ def _evaluate_people(args: argparse.Namespace) -> int:
     detection = summary["detection"]
     print(f"  photos without a usable face: {detection['failed']} of {detection['photos']}")
     print(f"  report: {folder / 'summary.md'}")
+    summary["seconds"] = _took(started)
     _print_json(summary)
     return 0
 

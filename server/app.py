@@ -49,6 +49,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     settings = settings or Settings()
     database = database or Database(settings.database_url)
     migrations.check(database)
+    head = migrations.head()
 
     jwt_secret = (settings.secret_key.get_secret_value() if settings.secret_key else
                   stored_secret(database, "jwt_secret", lambda: secrets.token_urlsafe(48)))
@@ -65,6 +66,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
                                                       "attendance", "qr", "audit", "health")])
     app.state.settings = settings
     app.state.database = database
+    app.state.schema_head = head
     app.state.auth_keys = Keys(settings, Passwords(settings), jwt_secret.encode())
     app.state.qr_signer = QrSigner(qr_key)
     app.state.faces = FaceProvider(settings)

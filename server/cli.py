@@ -4,6 +4,7 @@
     labgate-server create-admin --number 1987 --name "Lab Admin"   # asks for the password
     labgate-server run --port 8480              # refuses to start on an unmigrated database
     labgate-server pull-device http://kiosk-1:8470 --token T
+    labgate-server demo-kiosk --url http://127.0.0.1:8480   # make run: the demo kiosk's provisioning code
 """
 
 from __future__ import annotations
@@ -42,6 +43,15 @@ def main(argv: list[str] | None = None) -> int:
     pull.add_argument("url", help="the kiosk's address, e.g. http://kiosk-1:8470")
     pull.add_argument("--token", required=True, help="the kiosk's events token")
     pull.add_argument("--device-id", help="refuse unless the kiosk is this device")
+    pull.add_argument("--after", type=int, metavar="SEQ",
+                      help="read from this seq on (0: everything) instead of resuming at the first gap; events "
+                           "stored before are counted as duplicates, never stored twice")
+
+    demo = commands.add_parser("demo-kiosk", help="register the demo kiosk once and print a new provisioning code "
+                                                  "for it (make run feeds it to labgate-sync provision)")
+    demo.add_argument("--url", required=True, help="the server's URL as the kiosk reaches it")
+    demo.add_argument("--name", default="demo kiosk")
+    demo.add_argument("--room", default="LAB-1")
 
     commands.add_parser("openapi", help="print the OpenAPI document (JSON)")
 
@@ -55,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         handler = {"run": _run, "migrate": _migrate, "create-admin": _create_admin, "pull-device": _pull,
-                   "openapi": _openapi}[args.command]
+                   "demo-kiosk": _demo_kiosk, "openapi": _openapi}[args.command]
         return handler(settings, args)
     except DatabaseError as exc:
         print(f"labgate-server: {exc}", file=sys.stderr)
@@ -134,14 +144,31 @@ def _pull(settings: Settings, args: argparse.Namespace) -> int:
     migrations.check(database)
     try:
         with database.session() as session, httpx.Client(timeout=30) as client:
-            result = pull(session, client, args.url, args.token, args.device_id)
+            result = pull(session, client, args.url, args.token, args.device_id, args.after)
     except PullError as exc:
         print(f"labgate-server: {exc}", file=sys.stderr)
         return 1
     finally:
         database.dispose()
-    print(f"device {result.device_id}: {result.pages} page(s); accepted {result.accepted}, duplicate "
-          f"{result.duplicate}, conflict {result.conflict}, rejected {result.rejected}")
+    print(result.summary())
+    return 0
+
+
+def _demo_kiosk(settings: Settings, args: argparse.Namespace) -> int:
+    from server.app import create_app
+    from server.devices import service as devices
+
+    app = create_app(settings)
+    database: Database = app.state.database
+    try:
+        with database.session() as session:
+            device, _token, payload = devices.demo(session, args.name, args.room, app.state.faces.model_id(),
+                                                   args.url.rstrip("/"), settings.provisioning_token_hours)
+    finally:
+        database.dispose()
+    print(f"device {device.id} ({device.name}, room {device.room}): a new provisioning code (one use) on stdout",
+          file=sys.stderr)
+    print(payload)
     return 0
 
 

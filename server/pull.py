@@ -1,10 +1,17 @@
 """Pull a kiosk's events over the network (its pull-out endpoint, design.md "Kiosk pull-out") and
-store them through the same idempotent ingest as a push: for a kiosk that cannot reach the server."""
+store them through the same idempotent ingest as a push: for a kiosk that cannot reach the server.
+
+Every page goes through ``ingest`` under a key of its own, so the ingest judges each event afresh:
+an event stored before comes back ``duplicate`` and is not stored again (a content-derived key would
+replay the first page's reply, "accepted", for a page read twice). A kiosk provisioned again as a
+new device still serves the events it recorded under its earlier device id (its ``/events`` has
+them all); the ingest keeps one copy of an event id across devices, so those come back duplicates
+naming the earlier device.
+"""
 
 from __future__ import annotations
 
-import hashlib
-import json
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +36,14 @@ class Pulled:
     duplicate: int = 0
     conflict: int = 0
     rejected: int = 0
+    elsewhere: int = 0  # of the duplicates and conflicts: stored under another (earlier) device id
+
+    def summary(self) -> str:
+        text = (f"device {self.device_id}: {self.pages} page(s); accepted {self.accepted}, duplicate {self.duplicate}, "
+                f"conflict {self.conflict}, rejected {self.rejected}")
+        if self.elsewhere:
+            text += f" ({self.elsewhere} of them stored under an earlier device id of this kiosk)"
+        return text
 
 
 def start_after(session: Session, device_id: str) -> int:
@@ -39,39 +54,36 @@ def start_after(session: Session, device_id: str) -> int:
     return sequence.summary(session, device_id)[1] or 0
 
 
-def pull(session: Session, client: httpx.Client, url: str, token: str, device_id: str | None = None) -> Pulled:
+def pull(session: Session, client: httpx.Client, url: str, token: str, device_id: str | None = None,
+         after: int | None = None) -> Pulled:
+    """Ingest the kiosk's events from ``after`` (default: where this server's copy has its first gap)."""
     base = url.rstrip("/")
     headers = {"Authorization": f"Bearer {token}"}
-    after: int | None = None
-    result: Pulled | None = None
+    probe = _page(client, f"{base}/events", headers, 0, 1)
+    found = str(probe.get("device_id", ""))
+    if device_id and found != device_id:
+        raise PullError(f"the kiosk at {url} says it is device {found!r}, not {device_id!r}")
+    if session.get(Device, found) is None:
+        raise PullError(f"device {found!r} (from {url}) is not registered on this server; register it "
+                        f"with POST /api/v1/devices and provision the kiosk first")
+    result = Pulled(found)
+    position = start_after(session, found) if after is None else after
     while True:
-        if after is None:
-            probe = _page(client, f"{base}/events", headers, 0, 1)
-            found = str(probe.get("device_id", ""))
-            if device_id and found != device_id:
-                raise PullError(f"the kiosk at {url} says it is device {found!r}, not {device_id!r}")
-            device = session.get(Device, found)
-            if device is None:
-                raise PullError(f"device {found!r} (from {url}) is not registered on this server; register it "
-                                f"with POST /api/v1/devices and provision the kiosk first")
-            result = Pulled(found)
-            after = start_after(session, found)
-        assert result is not None
-        page = _page(client, f"{base}/events", headers, after, PAGE)
+        page = _page(client, f"{base}/events", headers, position, PAGE)
         events = page["events"]
         if not events:
             return result
-        device = session.get(Device, result.device_id)
-        assert device is not None
-        key = "pull-" + hashlib.sha256(json.dumps(events, sort_keys=True).encode()).hexdigest()[:40]
-        reply = ingest.ingest(session, device, key, events)
         result.pages += 1
+        device = session.get(Device, found)
+        assert device is not None
+        reply = ingest.ingest(session, device, f"pull-{uuid.uuid4()}", events)
         for item in reply["results"]:
             setattr(result, item["status"], getattr(result, item["status"]) + 1)
+            result.elsewhere += "stored under device" in (item["reason"] or "")
         next_after = page.get("next_after")
-        if not isinstance(next_after, int) or next_after <= after:
+        if not isinstance(next_after, int) or next_after <= position:
             return result
-        after = next_after
+        position = next_after
 
 
 def _page(client: httpx.Client, url: str, headers: dict[str, str], after: int, limit: int) -> dict[str, Any]:

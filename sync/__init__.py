@@ -1,2 +1,5 @@
-"""The device side of the kiosk-server protocol (to come): push the outbox, pull changes, run
-commands; as a thread of the kiosk or a one-shot command."""
+"""The device side of the kiosk-server protocol: push the outbox, pull changes, run commands, as a
+thread of the kiosk or ``labgate-sync``. ``runner`` (the loop and its state), ``push``, ``pull`` and
+``apply`` (the feed into the store), ``commands``, ``provisioning`` and ``credentials`` (the one-time
+code and the device token), ``process`` (restart and reload for the hosting process), ``client``,
+``backoff``, ``clock``, ``state``, ``config``, ``cli``."""

@@ -4,8 +4,9 @@ The page is read and checked whole first: a page this kiosk cannot read is refus
 is written (the cursor stays, the page is asked for again later), so nothing is half applied and
 nothing skipped. Then, in one ``BEGIN IMMEDIATE`` transaction, in this order:
 
-1. tombstones: the person is erased, with their templates, PIN and face crops (foreign keys cascade;
-   ``secure_delete`` overwrites the freed pages); QR token ids keep no number;
+1. tombstones: the person is erased (``Store.erase_in``: their templates, PIN, face crops and the
+   number on used QR tokens, with ``secure_delete``); after the commit the puller runs ``Store.wipe``
+   so no old copy stays in the WAL;
 2. people: the server's record (name, roles, PIN hash, active, version). For someone enrolled on
    this device first (``origin = device``) the local roles are kept beside the server's and a local
    PIN is not wiped by a server that has none;
@@ -30,7 +31,6 @@ from typing import Any
 import numpy as np
 
 from kiosk.store import Store, now_iso
-from sync import state
 
 
 class PageError(ValueError):
@@ -216,11 +216,7 @@ def apply_page(store: Store, page: Page, extra: dict[str, str] | None = None) ->
     with store.writing() as db:
         conn = db.conn
         for number in page.tombstones:
-            gone = conn.execute("DELETE FROM people WHERE number = ?", (number,)).rowcount
-            conn.execute("UPDATE qr_used SET number = '' WHERE number = ?", (number,))
-            done.erased += gone
-            conn.execute("INSERT INTO audit (at, actor, action, detail) VALUES (?, 'sync', 'person.erase', ?)",
-                         (stamp, json.dumps({"number": number, "found": bool(gone)}, sort_keys=True)))
+            done.erased += store.erase_in(db, number, "sync") is not None
         _people(conn, page.people, stamp, done)
         for start in range(0, len(page.removed_templates), 500):
             chunk = page.removed_templates[start:start + 500]
@@ -246,7 +242,7 @@ def apply_page(store: Store, page: Page, extra: dict[str, str] | None = None) ->
         conn.executemany("INSERT INTO commands (id, kind, args, received_at) VALUES (?, ?, ?, ?)"
                          " ON CONFLICT(id) DO NOTHING",
                          [(c.id, c.kind, json.dumps(c.args, sort_keys=True), stamp) for c in page.commands])
-        state.write_values(conn, {"cursor": page.next_cursor, "last_sync_at": stamp, **(extra or {})})
+        store.set_sync_values({"cursor": page.next_cursor, "last_sync_at": stamp, **(extra or {})}, db)
     return done
 
 

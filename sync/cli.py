@@ -2,6 +2,8 @@
 
     labgate-sync provision 'labgate://provision?server=...&device=...&token=...'   (or - to read it from stdin)
     labgate-sync provision --server https://lab.example --device ID --token-stdin   (a pasted token)
+                               the code works once: it is exchanged at the server for the device token
+                               this kiosk makes (now, or by the sync service as soon as the server answers)
     labgate-sync once          push every waiting event, read the whole changes feed, say how it went
     labgate-sync run           keep doing that (labgate-sync.service; set [sync] enabled = false for the kiosk)
     labgate-sync status        state, outbox, last sync, clock offset, feed cursor, set-aside events
@@ -9,7 +11,8 @@
 
 Settings come from config.toml's [sync] table (and [store] path); see the comments there.
 Exit codes: 0 done, 1 the server could not be reached or refused a request, 2 bad usage or config,
-3 not provisioned or not authorised (provision the kiosk again).
+3 not provisioned or not authorised, or the provisioning code was refused (provision the kiosk again).
+provision exits 0 also when the server cannot be reached yet (the code is kept and exchanged later).
 """
 
 from __future__ import annotations
@@ -18,7 +21,6 @@ import argparse
 import json
 import signal
 import sys
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -30,11 +32,11 @@ from kiosk.watchdog import notify
 from models.settings import SettingsError
 from sync import config as sync_config
 from sync import credentials as creds
-from sync import state
-from sync.client import Client, SyncError
+from sync import process, state
 from sync.config import SyncConfig
 from sync.credentials import ProvisioningError
-from sync.service import Sync, provision
+from sync.provisioning import Exchange, activate_pending, provision
+from sync.runner import Sync
 from sync.state import State
 
 EXIT = {State.OK.value: 0, State.OFFLINE.value: 1, State.ERROR.value: 1, State.STANDBY.value: 1,
@@ -51,12 +53,13 @@ def parser() -> argparse.ArgumentParser:
     sub = main.add_subparsers(dest="command", required=True, metavar="COMMAND")
     sub.add_parser("once", parents=[common], help="push the outbox and pull the feed once")
     sub.add_parser("run", parents=[common], help="push and pull for ever (a service)")
-    prov = sub.add_parser("provision", parents=[common], help="keep the server URL, device id and token")
+    prov = sub.add_parser("provision", parents=[common],
+                          help="keep the server's provisioning code and exchange it for this device's token")
     prov.add_argument("payload", nargs="?", help="the server's QR payload labgate://provision?...; - reads stdin")
     prov.add_argument("--server", help="the server's URL (with --device and --token-stdin)")
     prov.add_argument("--device", help="the device id the server gave")
-    prov.add_argument("--token-stdin", action="store_true", help="read the device token from standard input")
-    prov.add_argument("--check", action="store_true", help="then ask the server whether it takes the token")
+    prov.add_argument("--token-stdin", action="store_true",
+                      help="read the provisioning token (lgp_...) from standard input")
     status = sub.add_parser("status", parents=[common], help="print the sync state")
     status.add_argument("--json", action="store_true", help="as one JSON object")
     issues = sub.add_parser("issues", parents=[common], help="list events the server refused")
@@ -85,7 +88,7 @@ def _settings(args: argparse.Namespace) -> tuple[SyncConfig, Path]:
 
 
 def _once(args: argparse.Namespace, store: Store, config: SyncConfig) -> int:
-    report = Sync(store, config, handlers=_service_handlers(args)).once()
+    report = Sync(store, config, handlers=_handlers(args)).once()
     pushed, pulled = report.pushed, report.pulled
     print(f"{report.state}: pushed {pushed.sent} event(s) in {pushed.batches} batch(es) (accepted {pushed.accepted}, "
           f"duplicate {pushed.duplicate}, conflict {pushed.conflict}, rejected {pushed.rejected}); pulled "
@@ -97,7 +100,7 @@ def _once(args: argparse.Namespace, store: Store, config: SyncConfig) -> int:
 
 
 def _run(args: argparse.Namespace, store: Store, config: SyncConfig) -> int:
-    sync = Sync(store, config, handlers=_service_handlers(args))
+    sync = Sync(store, config, handlers=_handlers(args))
 
     def on_signal(signum: int, _frame: object) -> None:
         log("signal", signal=signal.Signals(signum).name)
@@ -111,28 +114,8 @@ def _run(args: argparse.Namespace, store: Store, config: SyncConfig) -> int:
     return 0
 
 
-def _service_handlers(args: argparse.Namespace) -> dict[str, Any]:
-    """Apart from the kiosk, ``restart`` cannot restart the kiosk's process; ``reload_config`` checks
-    the file and applies [sync] at labgate-sync's next start."""
-    from sync.commands import Outcome
-
-    def restart(_args: dict[str, Any]) -> Outcome:
-        return Outcome(False, "labgate-sync runs apart from the kiosk here; restart labgate-kiosk.service on "
-                              "the device")
-
-    def reload_config(_args: dict[str, Any]) -> Outcome:
-        path = kiosk_config.config_path(args.config)
-        try:
-            kiosk_config.load(path)
-            sync_config.load(path)
-        except SettingsError as exc:
-            return Outcome(False, f"{path} is not valid: {exc}")
-        from sync.service import restart_process
-
-        return Outcome(True, f"{path} is valid; labgate-sync restarts to apply [sync] (the kiosk applies the rest "
-                             "at its next start)", restart_process)
-
-    return {"restart": restart, "reload_config": reload_config}
+def _handlers(args: argparse.Namespace) -> dict[str, Any]:
+    return process.handlers(kiosk_config.config_path(args.config), in_kiosk=False)
 
 
 def _provision(args: argparse.Namespace, store: Store, config: SyncConfig) -> int:
@@ -145,27 +128,25 @@ def _provision(args: argparse.Namespace, store: Store, config: SyncConfig) -> in
         found = creds.check(args.server, args.device, sys.stdin.readline())
     else:
         raise ProvisioningError("give the server's QR payload (labgate://provision?...), or --server, --device and "
-                                "--token-stdin with the token on standard input")
+                                "--token-stdin with the provisioning token on standard input")
     provision(store, config, found, "cli")
-    print(f"provisioned: server {found.server}, device {found.device_id}; credentials in "
-          f"{config.credentials_path(store.path)}")
-    if not args.check:
+    print(f"provisioning code kept for device {found.device_id} at {found.server}")
+    outcome = activate_pending(store, config)
+    if outcome.exchange is Exchange.REFUSED:
+        print(f"labgate-sync: {outcome.detail}; the credentials in use (if any) are unchanged", file=sys.stderr)
+        return 3
+    if outcome.exchange is Exchange.WAITING:
+        print(f"{outcome.detail}; the kiosk's sync exchanges it as soon as the server answers (the code is kept)",
+              file=sys.stderr)
         return 0
-    client = Client(replace(found, server=config.server or found.server), config.timeout_s, config.ca_file)
-    try:
-        client.changes(None, 1)
-    except SyncError as exc:
-        print(f"labgate-sync: the server did not take the credentials: {exc}", file=sys.stderr)
-        return 3 if "401" in str(exc) or "403" in str(exc) else 1
-    finally:
-        client.close()
-    print("the server takes the token")
+    print(f"activated: the server took this device's token; credentials in {config.credentials_path(store.path)}")
     return 0
 
 
 def _status(args: argparse.Namespace, store: Store, config: SyncConfig) -> int:
     values = state.status(store)
     values["credentials_file"] = str(config.credentials_path(store.path))
+    values["code_waiting"] = config.pending_path(store.path).exists()
     if args.json:
         print(json.dumps(values, indent=1))
         return 0
@@ -185,7 +166,7 @@ def _issues(args: argparse.Namespace, store: Store, config: SyncConfig) -> int:
         epoch = int(store.sync_value("key_epoch") or "0") + 1
         with store.writing() as db:
             db.conn.execute("DELETE FROM sync_issues")
-            state.write_values(db.conn, {"key_epoch": str(epoch)})
+            store.set_sync_values({"key_epoch": str(epoch)}, db)
         store.audit("cli", "sync.issues_retry", events=len(rows))
         print(f"{len(rows)} event(s) go to the server again with the next push", file=sys.stderr)
     return 0

@@ -28,7 +28,12 @@ class SyncError(Exception):
 
 
 class Unauthorised(SyncError):
-    """The server refused the device's token (revoked, rotated or wrong device): provision again."""
+    """The server refused the device's token (revoked, rotated or wrong device): provision again.
+    ``status`` (401/403) and the problem's ``detail``."""
+
+    def __init__(self, message: str, status: int = 401, detail: str = "") -> None:
+        super().__init__(message)
+        self.status, self.detail = status, detail
 
 
 class Retry(SyncError):
@@ -69,6 +74,14 @@ class Client:
         self.session.close()
 
     # -- the protocol ------------------------------------------------------------------------------
+    def activate(self) -> Answer:
+        """Exchange the provisioning token, once, for this device's token (the bearer from then on)."""
+        if self.credentials.provisioning_token is None:
+            raise ValueError("these credentials are activated already")
+        return self._call("POST", f"{self.base}:activate", headers={"Authorization": None},
+                          json={"provisioning_token": self.credentials.provisioning_token,
+                                "device_token": self.credentials.token})
+
     def push(self, events: list[dict[str, Any]], key: str) -> Answer:
         body = json.dumps({"events": events}, separators=(",", ":")).encode()
         return self._call("POST", f"{self.base}/events:batch", data=body,
@@ -101,7 +114,7 @@ class Client:
         seconds = time.monotonic() - started
         status = response.status_code
         if status in (401, 403):
-            raise Unauthorised(f"{what}: {status} {_detail(response)}")
+            raise Unauthorised(f"{what}: {status} {_detail(response)}", status, _detail(response))
         if status in RETRY_STATUSES:
             raise Retry(f"{what}: {status} {_detail(response)}", retry_after(response.headers.get("Retry-After")))
         if status >= 500:

@@ -19,7 +19,6 @@ from typing import Any
 
 from kiosk.logs import log
 from kiosk.store import Store, now_iso
-from sync import state
 from sync.client import Client, Refused
 
 
@@ -35,7 +34,7 @@ Handler = Callable[[dict[str, Any]], Outcome]
 
 def resync(store: Store) -> Handler:
     def run(_args: dict[str, Any]) -> Outcome:
-        state.set_values(store, {"cursor": ""})
+        store.set_sync_value("cursor", "")
         return Outcome(True, "feed cursor reset; the whole current state is pulled again")
 
     return run

@@ -11,12 +11,10 @@ beginning, which brings the whole current state.
 from __future__ import annotations
 
 import logging
-import sqlite3
 from dataclasses import dataclass
 
 from kiosk.logs import log
 from kiosk.store import Store
-from sync import state
 from sync.apply import Applied, PageError, apply_page, read_page
 from sync.client import Client, Refused
 from sync.commands import Commands
@@ -66,7 +64,7 @@ def pull(store: Store, client: Client, commands: Commands, page_size: int,
         for note in applied.notes:
             log("sync_pull_note", level=logging.WARNING, note=note)
         if applied.erased:
-            _flush_erased(store)
+            _wipe(store)
         if page.next_cursor != (store.sync_value("acked_cursor") or None):
             try:
                 client.ack_changes(page.next_cursor)
@@ -76,7 +74,7 @@ def pull(store: Store, client: Client, commands: Commands, page_size: int,
                 _restart(store, f"the server refused cursor {page.next_cursor}: {exc.detail}")
                 done.restarted_from_start = True
                 continue
-            state.set_values(store, {"acked_cursor": page.next_cursor})
+            store.set_sync_value("acked_cursor", page.next_cursor)
         done.commands += commands.settle(client)
         moved_back = (store.sync_value("cursor") or None) != page.next_cursor  # a resync command
         if not page.has_more and not moved_back:
@@ -85,22 +83,17 @@ def pull(store: Store, client: Client, commands: Commands, page_size: int,
     return done
 
 
-def _flush_erased(store: Store) -> None:
-    """Copy the write-ahead log into the database and empty it, so the erased rows' old page images
-    leave the WAL file too (secure_delete already zeroed them in the database's pages)."""
-    try:
-        busy, _frames, _done = store.db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
-    except sqlite3.Error as exc:
-        busy = 1
-        log("sync_erase_checkpoint_failed", level=logging.WARNING, error=str(exc))
-    if busy:
-        log("sync_erase_checkpoint_busy", level=logging.WARNING,
-            note="a reader held the log; the old pages leave it at the next checkpoint")
+def _wipe(store: Store) -> None:
+    """Get the erased people's bytes out of the database file and its WAL (``Store.wipe``); when readers
+    keep it busy, the store keeps the wipe pending for its next try."""
+    if not store.wipe():
+        log("sync_erase_wipe_pending", level=logging.WARNING, pending=store.wipe_pending(),
+            note="readers held old snapshots; the old copies leave the log at the next wipe")
 
 
 def _restart(store: Store, why: str) -> None:
     log("sync_feed_restart", level=logging.WARNING, reason=why)
-    state.set_values(store, {"cursor": "", "acked_cursor": ""})
+    store.set_sync_values({"cursor": "", "acked_cursor": ""})
 
 
 def _count(done: Pulled, applied: Applied) -> None:

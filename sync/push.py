@@ -19,7 +19,6 @@ from typing import Any
 from kiosk.events import Event
 from kiosk.logs import log
 from kiosk.store import Store, now_iso
-from sync import state
 from sync.client import Client, Refused, Retry
 
 KEY_NAMESPACE = uuid.UUID("6f1c2a47-8d4e-5b0a-9c3e-1a2b3c4d5e6f")
@@ -44,13 +43,10 @@ class Pushed:
 
 
 def unsent(store: Store, limit: int) -> list[Event]:
-    """The oldest events waiting for the server, leaving out those set aside as sync issues."""
-    rows = store.db.conn.execute(
-        "SELECT seq, id, person, outcome, method, score, margin, model_id, captured_at, clock_suspect FROM events"
-        " WHERE synced_at IS NULL AND NOT EXISTS (SELECT 1 FROM sync_issues i WHERE i.event_id = events.id)"
-        " ORDER BY seq LIMIT ?", (limit,)).fetchall()
-    return [Event(id_, person, outcome, method, score, margin, model_id, captured_at, bool(suspect), int(seq))
-            for seq, id_, person, outcome, method, score, margin, model_id, captured_at, suspect in rows]
+    """The oldest events waiting for the server (the store's outbox), leaving out those set aside as
+    sync issues (there are at most as many of those as rows in ``sync_issues``)."""
+    aside = {row[0] for row in store.db.conn.execute("SELECT event_id FROM sync_issues")}
+    return [e for e in store.outbox(limit + len(aside)) if e.id not in aside][:limit]
 
 
 def batch_key(device_id: str, epoch: str, ids: list[str]) -> str:
@@ -60,18 +56,12 @@ def batch_key(device_id: str, epoch: str, ids: list[str]) -> str:
 def settle(store: Store, synced: list[str], issues: list[tuple[str, str, str]], values: dict[str, str]) -> int:
     """One transaction: mark ``synced`` events, record ``issues`` (id, status, reason), set sync values."""
     stamp = now_iso()
-    changed = 0
     with store.writing() as db:
-        conn = db.conn
-        for start in range(0, len(synced), 500):
-            chunk = synced[start:start + 500]
-            changed += conn.execute(
-                f"UPDATE events SET synced_at = ? WHERE synced_at IS NULL AND id IN ({','.join('?' * len(chunk))})",
-                [stamp, *chunk]).rowcount
-        conn.executemany("INSERT INTO sync_issues (event_id, status, reason, at) VALUES (?, ?, ?, ?)"
-                         " ON CONFLICT(event_id) DO UPDATE SET status = excluded.status, reason = excluded.reason,"
-                         " at = excluded.at", [(i, s, r, stamp) for i, s, r in issues])
-        state.write_values(conn, values)
+        changed = store.mark_synced(synced, stamp, db)
+        db.conn.executemany("INSERT INTO sync_issues (event_id, status, reason, at) VALUES (?, ?, ?, ?)"
+                            " ON CONFLICT(event_id) DO UPDATE SET status = excluded.status, reason = excluded.reason,"
+                            " at = excluded.at", [(i, s, r, stamp) for i, s, r in issues])
+        store.set_sync_values(values, db)
     return changed
 
 

@@ -6,7 +6,9 @@ Keys: ``server`` and ``device_id`` (mirrors of the credentials file; the kiosk r
 ``state`` and ``state_detail``, ``last_sync_at`` (the last answer from the server),
 ``clock_offset_s`` (server clock minus this clock), ``cursor`` (the feed position applied),
 ``acked_cursor`` (the position the server was told), ``missing_seq`` (gaps the server reported),
-``key_epoch`` (changes the Idempotency-Keys when set-aside events are sent again).
+``key_epoch`` (changes the Idempotency-Keys when set-aside events are sent again),
+``provisioning_refused`` (why the server refused the last provisioning code). They are
+written with ``Store.set_sync_values`` (inside a caller's transaction where they must commit with it).
 """
 
 from __future__ import annotations
@@ -15,30 +17,17 @@ import json
 from enum import StrEnum
 from typing import Any
 
-from kiosk.store import Store, now_iso
+from kiosk.store import Store
 
 
 class State(StrEnum):
     UNPROVISIONED = "unprovisioned"  # no credentials yet: provision the kiosk
     OK = "ok"  # the last exchange with the server worked
     OFFLINE = "offline"  # the server cannot be reached or failed; retrying with backoff
-    UNAUTHORISED = "unauthorised"  # the server refused the token (revoked or rotated): pushes stopped
+    UNAUTHORISED = "unauthorised"  # the server refused the token (revoked, provisioned again): no more
+    # requests until new credentials; events are kept
     ERROR = "error"  # the server refused a request or sent what this kiosk cannot read; retrying slowly
     STANDBY = "standby"  # another process runs sync on this store
-
-
-def set_values(store: Store, values: dict[str, str]) -> None:
-    """Several sync_state values in one transaction."""
-    with store.writing() as db:
-        write_values(db.conn, values)
-
-
-def write_values(conn: Any, values: dict[str, str]) -> None:
-    """Inside a caller's transaction."""
-    stamp = now_iso()
-    conn.executemany("INSERT INTO sync_state (name, value, updated_at) VALUES (?, ?, ?) ON CONFLICT(name)"
-                     " DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
-                     [(name, value, stamp) for name, value in values.items()])
 
 
 def status(store: Store) -> dict[str, Any]:
@@ -65,4 +54,5 @@ def status(store: Store) -> dict[str, Any]:
         "cursor": value("cursor") or None,
         "acked_cursor": value("acked_cursor") or None,
         "missing_seq": json.loads(value("missing_seq") or "[]"),
+        "provisioning_refused": value("provisioning_refused") or None,
     }

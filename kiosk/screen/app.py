@@ -105,7 +105,8 @@ class DoorScreen(ctk.CTk):
         self.keypad = Keypad(self.panel, on_submit=self.submit_keypad, on_cancel=self.cancel_keypad,
                              on_touch=kiosk.door.touch_fallback)
         self.tech_panel = TechnicianPanel(self.panel, on_exit=self.exit_technician,
-                                          on_enrol=(lambda: on_enrol(self)) if on_enrol else None)
+                                          on_enrol=(lambda: on_enrol(self)) if on_enrol else None,
+                                          on_provision=lambda payload: kiosk.provision(payload, "screen"))
         self.enrol_panel: EnrolPanel | None = None  # made when technician mode first opens enrolment
         self.status.pack(fill="both", expand=True)
         self._bar_texts()
@@ -145,6 +146,7 @@ class DoorScreen(ctk.CTk):
             if result.ok:
                 person = self.kiosk.store.person(number)
                 self.technician = number
+                self.kiosk.technician = number  # a provisioning code shown or pasted now is taken
                 self.kiosk.store.audit(number, "technician.login", name=person.name if person else "")
                 log("technician_login", number=number)
                 self.mode = "technician"
@@ -183,6 +185,7 @@ class DoorScreen(ctk.CTk):
         if self.technician:
             self.kiosk.store.audit(self.technician, "technician.logout")
         self.technician = None
+        self.kiosk.technician = None
         self.mode = "door"
         self._rendered = ()
 
@@ -247,8 +250,11 @@ class DoorScreen(ctk.CTk):
             return
         if self.mode == "technician":
             health = self.kiosk.health()
+            sync = health["sync"]
             key: tuple[Any, ...] = ("technician", self.lang, health["outbox"], health["camera"]["status"],
-                                    health["camera"]["fps"], health["gallery_people"], health["last_sync"])
+                                    health["camera"]["fps"], health["gallery_people"], health["last_sync"],
+                                    sync["state"], sync["detail"], sync["provisioning_refused"],
+                                    sync["issues"]["conflict"], sync["issues"]["rejected"])
             if key != self._rendered:
                 self._show(self.tech_panel)
                 self.panel.configure(fg_color=COLOURS[View.FALLBACK])

@@ -24,6 +24,8 @@ ROSTER_ROWS = 4
 PAD = ("1", "2", "3", "4", "5", "6", "7", "8", "9", "del", "0", "clear")
 OK_COLOUR, WARN_COLOUR = "#58d68d", "#f5b041"
 ARM_S = 5.0  # a second tap on "erase" within this many seconds erases
+WIPE_WAIT_S = 1.0  # an erasure waits this long for the door's readers, then its wipe is retried in the background
+WIPE_RETRY_MS = 2000
 
 
 if TYPE_CHECKING:
@@ -192,11 +194,30 @@ class EnrolPanel(ctk.CTkFrame):
             self.buttons["remove"].configure(text=text("enrol.remove_confirm", self.lang, number=known.number))
             return
         self._armed_until = 0.0
-        self.service.remove(known.number, self.technician)
-        self.outcome = "removed"
-        self.result_label.configure(text=text("enrol.removed", self.lang, number=known.number))
+        erased = self.service.remove(known.number, self.technician, wait_s=WIPE_WAIT_S)
         self.number = ""
+        if erased is not None and not erased.wiped:  # the door read an older snapshot: wipe in a moment
+            self.outcome = "removed_unwiped"
+            self.result_label.configure(text=text("enrol.removed_unwiped", self.lang, number=known.number),
+                                        text_color=WARN_COLOUR)
+            self.after(WIPE_RETRY_MS, self._retry_wipe, known.number)
+        else:
+            self._removed(known.number)
         self._show("result")
+
+    def _removed(self, number: str) -> None:
+        self.outcome = "removed"
+        self.result_label.configure(text=text("enrol.removed", self.lang, number=number), text_color=OK_COLOUR)
+
+    def _retry_wipe(self, number: str) -> None:
+        """Until the erasure's wipe is done (here, or by the kiosk's retention thread)."""
+        if not self.winfo_exists():
+            return
+        if self.service.wipe_pending() and not self.service.wipe(wait_s=0.0):
+            self.after(WIPE_RETRY_MS, self._retry_wipe, number)
+            return
+        if self.outcome == "removed_unwiped":
+            self._removed(number)
 
     # -- consent and capture ------------------------------------------------------------------------
     def consent(self) -> None:
@@ -330,8 +351,10 @@ class EnrolPanel(ctk.CTkFrame):
             self.buttons["next"].configure(state="normal" if self.number else "disabled")
         elif self.step == "consent":
             self.title.configure(text=text("enrol.consent_title", lang, who=self._who()))
-            self.consent_label.configure(text=text("enrol.consent_text", lang,
-                                                   policy=self.service.config.consent_policy))
+            config = self.service.config
+            self.consent_label.configure(text=text("enrol.consent_text_crops" if config.keep_crops else
+                                                   "enrol.consent_text", lang, policy=config.consent_policy,
+                                                   days=f"{config.retention_days:g}"))
         elif self.step == "capture" and self.capture is not None:
             self.title.configure(text=text("enrol.capture_title", lang, shots=len(self.capture.shots),
                                            needed=self.capture.min_shots, who=self._who()))

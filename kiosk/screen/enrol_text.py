@@ -22,11 +22,23 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "enrol.remove_confirm": {"id": "Ketuk lagi untuk menghapus {number}", "en": "Tap again to erase {number}"},
     "enrol.removed": {"id": "{number} dihapus: templat, PIN dan datanya",
                       "en": "{number} erased: templates, PIN and record"},
+    "enrol.removed_unwiped": {
+        "id": "{number} dihapus, tetapi salinan lamanya masih ada di berkas basis data (sedang dibaca). "
+              "Penghapusan diulang otomatis; jangan matikan kiosk.",
+        "en": "{number} erased, but old copies are still in the database file (it is being read). "
+              "The wipe is retried automatically; keep the kiosk on."},
     "enrol.consent_title": {"id": "Persetujuan — {who}", "en": "Consent — {who}"},
     "enrol.consent_text": {
         "id": "LabGate menyimpan templat wajah (bukan foto) di kiosk ini untuk mencatat kehadiran di lab. "
               "Data dapat dihapus kapan saja atas permintaan. Kebijakan versi {policy}.",
         "en": "LabGate keeps face templates (not photos) on this kiosk to record presence in the lab. "
+              "They can be erased at any time on request. Policy version {policy}."},
+    "enrol.consent_text_crops": {
+        "id": "LabGate menyimpan templat wajah dan potongan foto wajah (terenkripsi, selama {days} hari, untuk "
+              "memperbarui templat bila model wajah berganti) di kiosk ini untuk mencatat kehadiran di lab. "
+              "Data dapat dihapus kapan saja atas permintaan. Kebijakan versi {policy}.",
+        "en": "LabGate keeps face templates and cropped face photos (encrypted, for {days} days, to renew the "
+              "templates when the face model changes) on this kiosk to record presence in the lab. "
               "They can be erased at any time on request. Policy version {policy}."},
     "enrol.consent_given": {"id": "Orang ini setuju", "en": "This person agrees"},
     "enrol.capture_title": {"id": "Foto {shots} dari {needed} — {who}", "en": "Shot {shots} of {needed} — {who}"},
@@ -44,6 +56,12 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "reason.near_identical": {"id": "hampir sama dengan foto {shot}, bergeraklah sedikit",
                               "en": "nearly the same as shot {shot}, move a little"},
     "reason.full": {"id": "foto sudah cukup, simpan sekarang", "en": "enough shots, save now"},
+    "reason.not_turned_left": {"id": "belum menoleh ke kiri, tolehkan sedikit ke kiri",
+                               "en": "not turned to the left, turn a little to your left"},
+    "reason.not_turned_right": {"id": "belum menoleh ke kanan, tolehkan sedikit ke kanan",
+                                "en": "not turned to the right, turn a little to your right"},
+    "reason.not_looking_up": {"id": "belum mendongak, angkat dagu sedikit",
+                              "en": "not looking up, raise the chin a little"},
     "enrol.saved": {"id": "Tersimpan: {who}, {templates} templat", "en": "Saved: {who}, {templates} templates"},
     "enrol.refused.duplicate": {"id": "Tidak disimpan: wajah ini sudah terdaftar sebagai {whom}",
                                 "en": "Not saved: this face is already enrolled as {whom}"},

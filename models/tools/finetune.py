@@ -409,7 +409,7 @@ def finetune(base: FaceEngine, weights: fw.Weights, options: Options, report_dir
         "photos_without_face": {f"{p.parent.name}/{p.name}": why for p, why in sorted(failures.items())},
         "base_model": {"file": base.embedder.path.name, "model_id": manifest.model_id},
         "new_model": {"folder": str(options.out), "file": fp32.name, "model_id": new_manifest.model_id,
-                      "default": default,
+                      "default": default, "weights_unchanged": history.best_epoch == 0,
                       "thresholds": asdict(new_manifest.thresholds) if new_manifest.thresholds else None},
         "options": {k: (str(v) if isinstance(v, Path) else v) for k, v in options.__dict__.items()},
         "training_minutes": round(minutes, 2),
@@ -433,6 +433,9 @@ def _report(folder: Path, summary: dict[str, Any], history: History, held: Faces
                 f"the epoch (best: {history.best_epoch}), {len(summary['split']['held_out'])} held out "
                 f"({summary['photos']['held_out']} photos; every pair of them below). Training took "
                 f"{summary['training_minutes']} min.")
+    if new["weights_unchanged"]:
+        report.text("**Weights unchanged**: no epoch beat the pre-trained weights on the validation people, so the "
+                    "new model carries the base model's weights (only its id, centre and thresholds are new).")
     header, rows = table(summary["held_out"]["before"], summary["held_out"]["after"])
     report.table(header, rows)
     if summary["photos_without_face"]:

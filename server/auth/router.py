@@ -21,6 +21,7 @@ from server.auth.schemas import (
     TokensOut,
 )
 from server.core.dependencies import ClientDep, SessionDep
+from server.core.problems import documented
 
 router = APIRouter(tags=["auth"])
 
@@ -29,7 +30,7 @@ def _tokens(tokens: service.Tokens) -> TokensOut:
     return TokensOut.model_validate(tokens, from_attributes=True)
 
 
-@router.post("/auth/login", response_model=TokensOut | RoleChoiceOut)
+@router.post("/auth/login", response_model=TokensOut | RoleChoiceOut, responses=documented(429))
 def login(body: LoginIn, session: SessionDep, keys: KeysDep, client: ClientDep) -> TokensOut | RoleChoiceOut:
     """Sign in with number and password. A person with several roles gets the choice back and signs in
     again naming one; the tokens carry that role. Failed logins are rate-limited per number and address."""

@@ -11,11 +11,9 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute, iter_route_contexts
 
 from server.auth.dependencies import guards_of
-from server.core.problems import MEDIA_TYPE, Problem
+from server.core.problems import Problem, response
 from server.devices.dependencies import DeviceGuard
 from server.presence.schemas import EventIn
-
-REF = "#/components/schemas/Problem"
 
 
 def operations(app: FastAPI) -> Iterator[tuple[str, str, APIRoute]]:
@@ -59,6 +57,9 @@ def build(app: FastAPI) -> dict[str, Any]:
     components["Problem"] = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
     components["FieldFault"] = components["Problem"].pop("$defs")["FieldFault"]
     components["Event"] = EventIn.model_json_schema(ref_template="#/components/schemas/{model}")
+    # The batch route takes any JSON values as events so that one malformed event is rejected alone
+    # (the reply says why) instead of failing the batch; what a kiosk should send is an Event.
+    components["EventBatchIn"]["properties"]["events"]["items"] = {"$ref": "#/components/schemas/Event"}
     components.pop("HTTPValidationError", None)
     components.pop("ValidationError", None)
     for method, path, route in operations(app):
@@ -78,4 +79,4 @@ def _complete(operation: dict[str, Any], roles: list[str]) -> None:
         problems["401"] = "not signed in, or the token is wrong, expired or revoked"
         problems["403"] = "signed in, but this role (or token kind) may not do this"
     for code, text in problems.items():
-        responses[code] = {"description": text, "content": {MEDIA_TYPE: {"schema": {"$ref": REF}}}}
+        responses[code] = response(int(code) if code.isdigit() else 400, text)

@@ -53,6 +53,28 @@ class Problem(BaseModel):
     errors: list[FieldFault] | None = None
 
 
+HEADERS: dict[int, dict[str, dict[str, Any]]] = {
+    401: {"WWW-Authenticate": {"description": "Bearer", "schema": {"type": "string"}}},
+    429: {"Retry-After": {"description": "seconds until the next attempt may succeed",
+                          "schema": {"type": "integer", "minimum": 1}}},
+}
+
+
+def documented(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """``responses=`` for a route that can answer ``codes`` beyond the usual 4xx: problem+json, with
+    the headers that come with the status (``Retry-After`` on 429)."""
+    return {code: response(code, HTTPStatus(code).phrase) for code in codes}
+
+
+def response(code: int, description: str) -> dict[str, Any]:
+    """An OpenAPI response object for a problem with ``code``."""
+    entry: dict[str, Any] = {"description": description,
+                             "content": {MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+    if code in HEADERS:
+        entry["headers"] = HEADERS[code]
+    return entry
+
+
 def problem(status: int, detail: str, path: str | None = None, faults: list[tuple[list[Any], str]] | None = None,
             headers: dict[str, str] | None = None) -> JSONResponse:
     phrase = HTTPStatus(status).phrase

@@ -45,6 +45,8 @@ class Settings(BaseSettings):
     store_photos: bool = False
     photo_dir: Path = Path("labgate-photos")
 
+    provisioning_token_hours: float = Field(default=24.0, gt=0, le=720,
+                                            description="how long a kiosk's one-time provisioning code works")
     qr_token_seconds: int = Field(default=300, ge=10, le=86400)
     qr_private_key: SecretStr | None = Field(default=None,
                                              description="base64 raw Ed25519 private key; generated if unset")

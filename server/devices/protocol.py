@@ -1,4 +1,5 @@
-"""The kiosk's pull side of the protocol: the changes feed and its acknowledgements (device token)."""
+"""The kiosk's side of the protocol: activation (the provisioning token, once), the changes feed and
+its acknowledgements (device token)."""
 
 from __future__ import annotations
 
@@ -6,15 +7,26 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
 
-from server.core.dependencies import SessionDep, SettingsDep
+from server.core.dependencies import ClientDep, SessionDep, SettingsDep
 from server.devices import service
 from server.devices.dependencies import DeviceAuth, DeviceId
+from server.devices.schemas import ActivatedOut, ActivateIn
 from server.feed import service as feed
 from server.feed.cursor import render
 from server.feed.schemas import AckIn, AckOut, ChangesOut, CommandAckIn, CommandAckOut
 from server.qr.signing import QrSigner
 
 router = APIRouter(tags=["kiosk protocol"])
+
+
+@router.post("/devices/{device_id}:activate", response_model=ActivatedOut)
+def activate(device_id: DeviceId, body: ActivateIn, session: SessionDep, client: ClientDep) -> ActivatedOut:
+    """Exchange the provisioning token from the QR code, once, for the device token the kiosk made: its
+    bearer token from now on. The token's second use is refused (409), an expired one too (401); the
+    same kiosk asking again with the same device token (its answer was lost) gets the same answer."""
+    device = service.activate(session, device_id, body.provisioning_token, body.device_token, client)
+    assert device.provision_used_at is not None
+    return ActivatedOut(device_id=device.id, name=device.name, room=device.room, activated_at=device.provision_used_at)
 
 
 @router.get("/devices/{device_id}/changes", response_model=ChangesOut)

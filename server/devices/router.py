@@ -37,7 +37,15 @@ def _out(device: Device) -> DeviceOut:
     return DeviceOut(id=device.id, name=device.name, room=device.room, model_id=device.model_id,
                      created_at=device.created_at, revoked=device.revoked_at is not None, revoked_at=device.revoked_at,
                      last_seen_at=device.last_seen_at, last_seen_from=device.last_seen_from,
-                     acked_cursor=render(device.acked_seq), acked_at=device.acked_at)
+                     acked_cursor=render(device.acked_seq), acked_at=device.acked_at,
+                     activated_at=device.provision_used_at, activated_from=device.provision_used_from,
+                     provisioning_expires_at=None if device.provision_used_at else device.provision_expires_at)
+
+
+def _provisioned(device: Device, token: str, payload: str) -> ProvisionedOut:
+    assert device.provision_expires_at is not None
+    return ProvisionedOut(device=_out(device), provisioning_token=token, expires_at=device.provision_expires_at,
+                          qr_payload=payload)
 
 
 def _server_url(request: Request, public_url: str | None) -> str:
@@ -54,12 +62,13 @@ def list_devices(_: Viewers, session: SessionDep,
 @router.post("/devices", response_model=ProvisionedOut, status_code=status.HTTP_201_CREATED)
 def register_device(body: DeviceIn, actor: Admin, session: SessionDep, settings: SettingsDep, faces: FacesDep,
                     request: Request) -> ProvisionedOut:
-    """Register a kiosk. The token and the QR payload (server URL + device + token) are shown only in
-    this response; the server keeps a hash."""
+    """Register a kiosk. Its provisioning token and the QR payload (server URL + device + token) are
+    shown only in this response (the server keeps a hash); the token works once, within
+    LABGATE_PROVISIONING_TOKEN_HOURS: the kiosk exchanges it for its own device token."""
     default_model = None if body.model_id else faces.model_id()
     device, token, payload = service.register(session, actor, body, _server_url(request, settings.public_url),
-                                              default_model)
-    return ProvisionedOut(device=_out(device), token=token, qr_payload=payload)
+                                              default_model, settings.provisioning_token_hours)
+    return _provisioned(device, token, payload)
 
 
 @router.get("/devices/{device_id}", response_model=DeviceDetailOut)
@@ -88,9 +97,11 @@ def revoke_device(device_id: DeviceId, actor: Admin, session: SessionDep) -> Dev
 @router.post("/devices/{device_id}:rotate-token", response_model=ProvisionedOut)
 def rotate_token(device_id: DeviceId, actor: Admin, session: SessionDep, settings: SettingsDep,
                  request: Request) -> ProvisionedOut:
-    """A new token for a kiosk (the old one stops working); shown once, like at registration."""
-    device, token, payload = service.rotate_token(session, actor, device_id, _server_url(request, settings.public_url))
-    return ProvisionedOut(device=_out(device), token=token, qr_payload=payload)
+    """Provision a kiosk again: its device token stops working at once, and a new provisioning token
+    (one use, short-lived) and QR payload are shown once, as at registration."""
+    device, token, payload = service.reprovision(session, actor, device_id, _server_url(request, settings.public_url),
+                                                 settings.provisioning_token_hours)
+    return _provisioned(device, token, payload)
 
 
 @router.get("/devices/{device_id}/commands", response_model=list[CommandOut])

@@ -38,6 +38,10 @@ class DeviceOut(BaseModel):
     last_seen_from: str | None
     acked_cursor: str = Field(description="the feed position the kiosk last acknowledged")
     acked_at: UtcTime | None
+    activated_at: UtcTime | None = Field(description="when a kiosk last used a provisioning code for this device")
+    activated_from: str | None = Field(description="the address it came from (check it is your kiosk's)")
+    provisioning_expires_at: UtcTime | None = Field(
+        description="until when the provisioning code not yet used works; null when there is none")
 
 
 class DeviceDetailOut(DeviceOut):
@@ -48,11 +52,30 @@ class DeviceDetailOut(DeviceOut):
 
 
 class ProvisionedOut(BaseModel):
-    """Shown once: the server keeps only a hash of the token."""
+    """Shown once: the server keeps only a hash of the provisioning token."""
 
     device: DeviceOut
-    token: str = Field(description="the device's bearer token; shown only now")
-    qr_payload: str = Field(examples=["labgate://provision?server=https%3A%2F%2Flab.example&device=...&token=..."])
+    provisioning_token: str = Field(description="works once, until expires_at: the kiosk exchanges it for its device "
+                                                "token (POST /devices/{id}:activate); shown only now")
+    expires_at: UtcTime
+    qr_payload: str = Field(examples=["labgate://provision?server=https%3A%2F%2Flab.example&device=...&token=lgp_..."],
+                            description="the QR code's text: server URL, device id and the provisioning token")
+
+
+class ActivateIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    provisioning_token: str = Field(min_length=1, max_length=512, description="from the QR payload")
+    device_token: str = Field(pattern=r"^[A-Za-z0-9_-]{43,512}$",
+                              description="a random secret the kiosk made (at least 256 bits, URL-safe base64); "
+                                          "its bearer token from now on")
+
+
+class ActivatedOut(BaseModel):
+    device_id: str
+    name: str
+    room: str
+    activated_at: UtcTime
 
 
 class CommandIn(BaseModel):

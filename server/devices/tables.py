@@ -18,7 +18,14 @@ class Device(Base):
     name: Mapped[str] = mapped_column(String(100))
     room: Mapped[str] = mapped_column(String(64))
     model_id: Mapped[str | None] = mapped_column(String(200))  # templates in the feed are for this model
-    token_hash: Mapped[str] = mapped_column(String(64))  # sha256 of the token; the token is shown once
+    # sha256 of the device token the kiosk chose at activation (its bearer token); None until then
+    token_hash: Mapped[str | None] = mapped_column(String(64))
+    # The one-time provisioning token (in the QR code): its sha256, until when it works, when and from
+    # where it was used. Shown once; exchanged once for the device token (POST /devices/{id}:activate).
+    provision_hash: Mapped[str | None] = mapped_column(String(64))
+    provision_expires_at: Mapped[datetime | None]
+    provision_used_at: Mapped[datetime | None]
+    provision_used_from: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime]
     created_by: Mapped[str | None] = mapped_column(String(36))
     revoked_at: Mapped[datetime | None]

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models.decision import Decision
+from models.duplicates import collisions
 from models.engine import FaceEngine, FaceResult, NoFace
 from server.audit import service as audit
 from server.auth.actor import Actor
@@ -59,11 +60,12 @@ def enrol(session: Session, faces: FaceProvider, settings: Settings, actor: Acto
     result = _embed(engine, rgb, filename)
     assert result.embedding is not None
     gallery = faces.gallery(session)
-    others = [m for m in gallery.match(result.embedding, engine.model_id, top=3) if m.person != person.id]
-    if others and others[0].score >= engine.thresholds.accept:
-        twin = session.get(Person, others[0].person)
-        who = f"{twin.number} ({twin.name})" if twin else others[0].person
-        raise Conflict(f"this face matches {who} with score {others[0].score:.3f} (τ_accept "
+    others = {p: gallery.templates(p) for p in gallery.people if p != person.id}
+    found = collisions(result.embedding, others, engine.thresholds.accept)  # the kiosk's enrolment rule
+    if found:
+        twin = session.get(Person, found[0].person)
+        who = f"{twin.number} ({twin.name})" if twin else found[0].person
+        raise Conflict(f"this face matches {who} with score {found[0].score:.3f} (τ_accept "
                        f"{engine.thresholds.accept:.3f}); one person cannot be enrolled under two numbers. "
                        f"If it is the same person, erase the duplicate first")
     template = Template(

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from server.audit import service as audit
 from server.auth.actor import Actor
-from server.core.clock import iso, utcnow
+from server.core.clock import EARLIEST, LATEST, in_range, iso, utcnow
 from server.core.errors import Invalid
 from server.core.ids import new_id
 from server.people import service as people
@@ -42,6 +42,10 @@ class Day:
 
 def days(session: Session, zone: ZoneInfo, start: date, end: date, person_id: str | None = None) -> list[Day]:
     """One row per person and day with an accepted kiosk event or a correction, in [start, end]."""
+    for name, given in (("from", start), ("to", end)):
+        if not in_range(given):
+            raise Invalid(f"'{name}' ({given}) must be from {EARLIEST} to {LATEST}",
+                          [(["query", name], "out of range")])
     if end < start:
         raise Invalid(f"'to' ({end}) is before 'from' ({start})", [(["query", "to"], "before from")])
     if (end - start).days >= MAX_DAYS:

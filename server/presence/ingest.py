@@ -1,11 +1,14 @@
 """The idempotent ingest of a kiosk's event batch (design.md, "Push").
 
-Each event is stored once by (device, event id): new -> accepted; the same content again ->
-duplicate; other content under a stored id -> conflict (logged, the stored one kept); invalid ->
-rejected with the reason naming the field. A batch whose Idempotency-Key was seen gets the first
-reply again. Two identical batches racing each other end the same way: the loser retries and finds
-the winner's rows. An event naming an erased person (from a kiosk that was offline when the erasure
-happened) is stored without the number, as the erasure left that person's other events.
+Each event is stored once by its id, across devices (UUIDv7, made on the kiosk; a kiosk provisioned
+again under a new device id sends its old events again): new -> accepted; the same content again ->
+duplicate (the reason names the other device when it was stored under one); other content under a
+stored id -> conflict (logged, the stored one kept); invalid (a wrong field, a time outside
+2000..2100, not even a JSON object) -> rejected alone, with the reason naming the field, and the
+rest of the batch is stored. A batch whose Idempotency-Key was seen gets the first reply again. Two
+batches racing each other end the same way: the loser retries and finds the winner's rows. An event
+naming an erased person (from a kiosk that was offline when the erasure happened) is stored without
+the number, as the erasure left that person's other events.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ KEEP_REPLIES = timedelta(days=30)
 CHUNK = 500
 
 
-def ingest(session: Session, device: Device, key: str, events: list[dict[str, Any]]) -> dict[str, Any]:
+def ingest(session: Session, device: Device, key: str, events: list[Any]) -> dict[str, Any]:
     """The reply to one batch (the contract's JSON), stored under the Idempotency-Key."""
     request_hash = _digest(events)
     for attempt in (1, 2):
@@ -55,11 +58,11 @@ def ingest(session: Session, device: Device, key: str, events: list[dict[str, An
     raise AssertionError("unreachable")
 
 
-def _store(session: Session, device: Device, key: str, request_hash: str, raw: list[dict[str, Any]]) -> dict[str, Any]:
+def _store(session: Session, device: Device, key: str, request_hash: str, raw: list[Any]) -> dict[str, Any]:
     now = utcnow()
     checked: list[EventIn | str] = [_check(item) for item in raw]
     valid = [e for e in checked if isinstance(e, EventIn)]
-    stored = _stored_hashes(session, device.id, list({e.id for e in valid}))
+    stored = _stored(session, list({e.id for e in valid}))
     known = _known_numbers(session, list({e.person for e in valid if e.person}))
     erased = _erased_numbers(session, list({e.person for e in valid if e.person and e.person not in known}))
     results: list[dict[str, Any]] = []
@@ -67,25 +70,26 @@ def _store(session: Session, device: Device, key: str, request_hash: str, raw: l
     conflicts: list[dict[str, Any]] = []
     for item, event in zip(raw, checked, strict=True):
         if isinstance(event, str):
-            sent_id = item.get("id")
+            sent_id = item.get("id") if isinstance(item, dict) else None
             results.append({"id": sent_id if isinstance(sent_id, str) else None, "status": "rejected",
                             "reason": event})
             continue
         content = _canonical(event)
         digest = hashlib.sha256(content.encode()).hexdigest()
-        previous = stored.get(event.id)
+        previous, holder = stored.get(event.id, (None, device.id))
+        elsewhere = f" (stored under device {holder})" if holder != device.id else ""
         if previous is None:
-            stored[event.id] = digest
+            stored[event.id] = (digest, device.id)
             rows.append(_row(device.id, event, digest, event.person in known if event.person else True, now,
                              event.person in erased))
             results.append({"id": event.id, "status": "accepted", "reason": None})
         elif previous == digest:
-            results.append({"id": event.id, "status": "duplicate", "reason": None})
+            results.append({"id": event.id, "status": "duplicate", "reason": elsewhere.strip(" ()") or None})
         else:
             conflicts.append({"device_id": device.id, "event_id": event.id, "content": json.loads(content),
                               "received_at": now})
-            results.append({"id": event.id, "status": "conflict",
-                            "reason": "an event with this id is stored with other content; the stored one is kept"})
+            results.append({"id": event.id, "status": "conflict", "reason": "an event with this id is stored with "
+                            f"other content{elsewhere}; the stored one is kept"})
     if rows:
         session.execute(insert(Event), rows)
     if conflicts:
@@ -103,8 +107,10 @@ def _store(session: Session, device: Device, key: str, request_hash: str, raw: l
     return reply
 
 
-def _check(item: dict[str, Any]) -> EventIn | str:
+def _check(item: Any) -> EventIn | str:
     """The valid event, or why not, naming each faulty field."""
+    if not isinstance(item, dict):
+        return f"an event must be a JSON object, got {_json_kind(item)}"
     try:
         return EventIn.model_validate(item)
     except ValidationError as exc:
@@ -113,6 +119,12 @@ def _check(item: dict[str, Any]) -> EventIn | str:
             where = ".".join(str(part) for part in error["loc"])
             faults.append(f"{where}: {error['msg']}" if where else error["msg"])
         return "; ".join(faults)
+
+
+def _json_kind(value: Any) -> str:
+    kinds = ((type(None), "null"), (bool, "boolean"), (int, "number"), (float, "number"), (str, "string"),
+             (list, "array"))
+    return next((name for kind, name in kinds if isinstance(value, kind)), type(value).__name__)
 
 
 def _canonical(event: EventIn) -> str:
@@ -132,12 +144,13 @@ def _row(device_id: str, event: EventIn, digest: str, number_known: bool, now: d
     }
 
 
-def _stored_hashes(session: Session, device_id: str, ids: list[str]) -> dict[str, str]:
-    found: dict[str, str] = {}
+def _stored(session: Session, ids: list[str]) -> dict[str, tuple[str, str]]:
+    """{event id: (content hash, device id)} of the ids already stored, under any device."""
+    found: dict[str, tuple[str, str]] = {}
     for start in range(0, len(ids), CHUNK):
-        rows = session.execute(select(Event.event_id, Event.content_hash).where(
-            Event.device_id == device_id, Event.event_id.in_(ids[start:start + CHUNK])))
-        found.update((event_id, digest) for event_id, digest in rows)
+        rows = session.execute(select(Event.event_id, Event.content_hash, Event.device_id).where(
+            Event.event_id.in_(ids[start:start + CHUNK])))
+        found.update((event_id, (digest, holder)) for event_id, digest, holder in rows)
     return found
 
 
@@ -156,5 +169,5 @@ def _erased_numbers(session: Session, numbers: list[str]) -> set[str]:
     return found
 
 
-def _digest(events: list[dict[str, Any]]) -> str:
+def _digest(events: list[Any]) -> str:
     return hashlib.sha256(json.dumps(events, sort_keys=True, separators=(",", ":"), default=str).encode()).hexdigest()

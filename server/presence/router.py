@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Response, status
@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Header, Query, Response, status
 from server.auth.actor import Actor
 from server.auth.dependencies import AnyRole, allow
 from server.auth.roles import Role
-from server.core.clock import utcnow
+from server.core.clock import EARLIEST, LabDay, LabTime, utcnow
 from server.core.dependencies import SessionDep, SettingsDep
 from server.core.settings import Settings
 from server.devices.dependencies import DeviceAuth, DeviceId
@@ -30,8 +30,11 @@ Reporters = Annotated[Actor, Depends(allow(Role.ADMIN, Role.HEAD, Role.LECTURER,
 Exporters = Annotated[Actor, Depends(allow(Role.ADMIN, Role.HEAD, Role.LECTURER))]
 Managers = Annotated[Actor, Depends(allow(Role.ADMIN, Role.HEAD))]
 Auditors = Annotated[Actor, Depends(allow(Role.ADMIN, Role.HEAD, Role.TECHNICIAN))]
-From = Annotated[date | None, Query(alias="from", description="first day (the lab's calendar); default 30 days ago")]
-To = Annotated[date | None, Query(alias="to", description="last day, included; default today")]
+From = Annotated[LabDay | None, Query(alias="from", description="first day (the lab's calendar), from 2000-01-01 to "
+                                                                 "2100-12-31; default 30 days before 'to'")]
+To = Annotated[LabDay | None, Query(alias="to", description="last day, included, up to 2100-12-31; default today")]
+Since = Annotated[LabTime | None, Query(description="only events captured at or after this time, from 2000-01-01 to "
+                                                   "2100-12-31 (without a zone: UTC)")]
 PersonFilter = Annotated[str | None, Query(max_length=64, description="only this person (server id)")]
 
 
@@ -49,7 +52,7 @@ def push_events(device_id: DeviceId, body: EventBatchIn, device: DeviceAuth, ses
 
 def _range(settings: Settings, start: date | None, end: date | None) -> tuple[date, date]:
     last = end or utcnow().astimezone(settings.zone).date()
-    return (start or last - timedelta(days=30)), last
+    return (start or max(EARLIEST, last - timedelta(days=30))), last
 
 
 def _out(day: attendance.Day) -> AttendanceDayOut:
@@ -103,7 +106,7 @@ def list_events(_: Auditors, session: SessionDep,
                 number: Annotated[str | None, Query(max_length=40)] = None,
                 unknown_numbers: Annotated[bool, Query(description="only events naming a number the server did "
                                                                    "not know when they arrived")] = False,
-                since: datetime | None = None,
+                since: Since = None,
                 offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
                 limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[StoredEventOut]:
     """Kiosk events as received, newest first."""

@@ -6,6 +6,7 @@ from datetime import date
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     ConfigDict,
@@ -18,16 +19,31 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from server.auth.schemas import NUMBER_PATTERN
-from server.core.clock import UtcTime
+from server.core.clock import YEARS, LabDay, UtcTime, bounded
 
 UUID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 MAX_SEQ = 2**63 - 1
 
 
+def _event_rules(schema: dict[str, Any]) -> None:
+    """The rules between fields (``_consistent``), in the JSON Schema too: exactly one of three shapes."""
+    number, text, null = {"type": "number"}, {"type": "string"}, {"type": "null"}
+    face = {"score": number, "margin": number, "model_id": text}
+    schema["oneOf"] = [
+        {"title": "a recognised face", "properties": {
+            "outcome": {"const": "accept"}, "method": {"const": "face"}, "person": text, **face}},
+        {"title": "an unknown face", "properties": {
+            "outcome": {"const": "unknown"}, "method": {"const": "face"}, "person": null, **face}},
+        {"title": "a PIN, QR or manual entry", "properties": {
+            "outcome": {"const": "accept"}, "method": {"enum": ["pin", "qr", "manual"]}, "person": text,
+            "score": null, "margin": null, "model_id": null}},
+    ]
+
+
 class EventIn(BaseModel):
     """One kiosk event (design.md, "Event"); each event of a batch is checked on its own."""
 
-    model_config = ConfigDict(extra="forbid", title="Event")
+    model_config = ConfigDict(extra="forbid", title="Event", json_schema_extra=_event_rules)
 
     id: str = Field(pattern=UUID_PATTERN, description="UUIDv7 made on the device, lower-case canonical form")
     seq: StrictInt = Field(ge=1, le=MAX_SEQ, description="the device's monotonic sequence, from 1")
@@ -37,8 +53,15 @@ class EventIn(BaseModel):
     score: float | None = Field(ge=-1.0, le=1.0, allow_inf_nan=False)
     margin: float | None = Field(ge=-2.0, le=2.0, allow_inf_nan=False)
     model_id: str | None = Field(min_length=1, max_length=200)
-    captured_at: AwareDatetime = Field(description="UTC, ISO 8601 with Z")
+    captured_at: Annotated[AwareDatetime, AfterValidator(bounded)] = Field(
+        description="UTC, ISO 8601 with Z; from 2000-01-01 to 2100-12-31", json_schema_extra={"pattern": YEARS})
     clock_suspect: StrictBool
+
+    @field_validator("seq", mode="before")
+    @classmethod
+    def _whole_number(cls, value: Any) -> Any:
+        """JSON does not tell 7 from 7.0 (JSON Schema calls both integers); 7.5 or "7" stay refused."""
+        return int(value) if isinstance(value, float) and value.is_integer() else value
 
     @field_validator("captured_at", mode="before")
     @classmethod
@@ -72,10 +95,10 @@ class EventIn(BaseModel):
 class EventBatchIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    events: list[dict[str, Any]] = Field(
+    events: list[Any] = Field(
         min_length=1, max_length=1000,
-        description="1 to 1000 Events (see the Event schema). Each is checked on its own: an invalid one comes "
-                    "back 'rejected' with the reason, the others are stored.",
+        description="1 to 1000 Events. Each is checked on its own: an invalid one (even one that is not a JSON "
+                    "object) comes back 'rejected' with the reason, and the others are stored.",
     )
 
 
@@ -126,7 +149,7 @@ class CorrectionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     person_id: str = Field(min_length=1, max_length=64)
-    day: date
+    day: LabDay
     present: bool
     reason: str = Field(min_length=3, max_length=2000, pattern=r"\S", description="why; kept in the audit log")
 

@@ -12,13 +12,16 @@ from server.core.database import Base
 
 
 class Event(Base):
-    """One kiosk event, keyed by (device, event id). ``person_number`` is cleared when the person is
-    erased; ``content_hash`` is of the event as received, so a replay is still recognised."""
+    """One kiosk event, keyed by (device, event id); an event id is stored once across all devices (a
+    kiosk provisioned again under a new device id sends its old events again). ``person_number`` is
+    cleared when the person is erased; ``content_hash`` is of the event as received, so a replay is
+    still recognised."""
 
     __tablename__ = "events"
     __table_args__ = (
         Index("ix_events_device_seq", "device_id", "seq"),
         Index("ix_events_person_captured", "person_number", "captured_at"),
+        Index("ux_events_event_id", "event_id", unique=True),
     )
 
     device_id: Mapped[str] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"), primary_key=True)

@@ -9,6 +9,8 @@ import contextlib
 import csv
 import io
 import shutil
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -138,14 +140,108 @@ def enrol_config(tmp_path: Path, **overrides: object) -> EnrolConfig:
     return replace(EnrolConfig(keep_crops=True, key_file=tmp_path / "crops.key"), **overrides)  # type: ignore[arg-type]
 
 
+def door_frame(photo: Path, mirror: bool = False) -> np.ndarray:
+    """A door-camera frame (640x480) of one real photo composed at about 1 m, as the demo scene does;
+    ``mirror``: flipped left to right (which flips the sign of the head's measured yaw)."""
+    scene = build([("person", [(photo, photo.parent.name)])], fps=10.0)
+    frame = scene.frame(int((scene.actors[0].start + 1.8) * scene.fps))
+    return np.ascontiguousarray(frame[:, ::-1]) if mirror else frame
+
+
+def photo_of(known: dict[str, list[Path]], person: str, number: int) -> Path:
+    """lfw_people's photo ``<person>_<number:04d>.jpg``."""
+    return next(p for p in known[person] if p.name == f"{person}_{number:04d}.jpg")
+
+
 def door_frames(known: dict[str, list[Path]], person: str, engine: FaceEngine) -> list[np.ndarray]:
-    """Door-camera frames (640x480, one real photo of ``person`` composed at about 1 m, as the demo
-    scene does) of each of their photos whose face passes the quality gate there."""
+    """Door-camera frames (``door_frame``) of each of ``person``'s photos whose face passes the
+    quality gate there."""
     frames = []
     for photo in known[person]:
-        scene = build([("person", [(photo, person)])], fps=10.0)
-        frame = scene.frame(int((scene.actors[0].start + 1.8) * scene.fps))
+        frame = door_frame(photo)
         results = engine.analyse(frame, embed="none")
         if results and results[0].quality.ok:
             frames.append(frame)
     return frames
+
+
+class ScriptedCamera:
+    """A live camera that shows whatever frame the test puts in front of it, at 12 frames a second."""
+
+    live = True
+    fps = 12.0
+    name = "scripted"
+
+    def __init__(self, frame: np.ndarray) -> None:
+        self.frame = frame
+        self._lock = threading.Lock()
+        self._due = 0.0
+
+    def show(self, frame: np.ndarray) -> None:
+        with self._lock:
+            self.frame = frame
+
+    def open(self) -> None:
+        pass
+
+    def read(self) -> np.ndarray:
+        now = time.monotonic()
+        if now < self._due:
+            time.sleep(self._due - now)
+        self._due = max(now, self._due) + 1.0 / self.fps
+        with self._lock:
+            return self.frame
+
+    def close(self) -> None:
+        pass
+
+
+class SnapshotReader:
+    """Another thread reading the store as the kiosk's recognition loop does (the gallery version,
+    then the templates), each time inside a read transaction held for ``hold_s``: most of the time it
+    holds a snapshot older than the latest commit. ``hold()`` keeps the current snapshot until
+    ``release()``."""
+
+    def __init__(self, store: Store, model_id: str, hold_s: float = 0.2) -> None:
+        self.store, self.model_id, self.hold_s = store, model_id, hold_s
+        self.reads = 0
+        self.seen: set[str] = set()  # the people in its latest snapshot
+        self._stop, self._free, self._parked = threading.Event(), threading.Event(), threading.Event()
+        self._free.set()
+        self._thread = threading.Thread(target=self._run, name="reader", daemon=True)
+
+    def __enter__(self) -> SnapshotReader:
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while self.reads < 1 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert self.reads >= 1, "the reader never read"
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._free.set()
+        self._thread.join(10)
+
+    def hold(self) -> None:
+        """Keep a snapshot taken before this returns until ``release``."""
+        self._free.clear()
+        assert self._parked.wait(10), "the reader did not stop in a snapshot"
+
+    def release(self) -> None:
+        self._parked.clear()
+        self._free.set()
+
+    def _run(self) -> None:
+        conn = self.store.db.conn  # this thread's own connection, as the loop thread has
+        while not self._stop.is_set():
+            conn.execute("BEGIN")
+            self.store.gallery_version()
+            self.seen = set(self.store.templates(self.model_id))
+            self.reads += 1
+            if not self._free.is_set():
+                self._parked.set()
+                self._free.wait(60)
+            time.sleep(self.hold_s)
+            conn.execute("COMMIT")
+            time.sleep(0.005)

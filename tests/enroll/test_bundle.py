@@ -86,3 +86,28 @@ def test_bundle_for_another_model_or_passphrase_is_refused(service: EnrolmentSer
     assert fresh.people() == [] and other.enrolment_overview(fp32_engine.model_id) == []
     other.close()
     fresh.store.close()
+
+
+def test_bundle_keeps_who_is_inactive_and_which_quality_is_unknown(service: EnrolmentService,
+                                                                   tmp_path: Path) -> None:
+    """An inactive person stays inactive on the other kiosk (not recognised, still a duplicate to
+    refuse), and a template without a measured quality (re-embedded) does not become quality 0."""
+    store = service.store
+    store.db.conn.execute("UPDATE people SET active = 0 WHERE number = 'Kim_Clijsters'")
+    store.db.conn.execute("UPDATE templates SET quality = NULL WHERE person = 'Tim_Henman'")
+    store.db.conn.commit()
+    file = tmp_path / "gallery.lgb"
+    service.export_bundle(file, PASSPHRASE, "19800101")
+    other = EnrolmentService(Store(tmp_path / "other.db"), service.engine, enrol_config(tmp_path))
+    report = other.import_bundle(file, PASSPHRASE, "19790101")
+    assert len(report.enrolled) == 25 and not report.refused
+    target = other.store
+    record = target.person_record("Kim_Clijsters")
+    assert record is not None and record["active"] is False
+    assert "Kim_Clijsters" not in target.templates(service.model_id), "an inactive person is not recognised"
+    assert "Kim_Clijsters" in target.face_templates(service.model_id), "but still a face to refuse as a duplicate"
+    assert target.person_record("Jiang_Zemin")["active"] is True  # type: ignore[index]
+    qualities = [q for _v, q, _s in target.template_rows(service.model_id, "Tim_Henman")]
+    assert qualities and all(q is None for q in qualities)
+    assert all(q is not None for _v, q, _s in target.template_rows(service.model_id, "Jiang_Zemin"))
+    target.close()

@@ -29,6 +29,7 @@ def test_every_enrol_key_is_in_config_toml_with_a_comment_above_it() -> None:
         assert lines[at - 1].startswith("#") or lines[at - 2].startswith("#"), f"[enrol] {key} has no comment"
     loaded = enrol_config.load(ROOT / "config.toml")
     assert loaded.min_shots >= 5 and loaded.key_file.is_absolute() and not loaded.keep_crops
+    assert loaded.min_photos >= 2 and EnrolConfig().min_photos == 2, "one photo bypasses the two-people check"
 
 
 @pytest.mark.parametrize("values, named", [
@@ -39,6 +40,9 @@ def test_every_enrol_key_is_in_config_toml_with_a_comment_above_it() -> None:
     ({"near_identical": 1.0}, "near_identical"),
     ({"consent_policy": " "}, "consent_policy"),
     ({"key_file": ""}, "key_file"),
+    ({"guided_yaw": 0.0}, "guided_yaw"),
+    ({"guided_pitch": 0.5}, "guided_pitch"),
+    ({"min_photos": 0}, "min_photos"),
     ({"colour": "red"}, "unknown keys"),
 ])
 def test_wrong_values_are_refused_naming_the_key(values: dict[str, object], named: str) -> None:
@@ -60,3 +64,14 @@ def test_screen_words_exist_in_both_languages() -> None:
     for code in REASONS:
         for lang in LANGUAGES:
             assert enrol_text.reason(code, lang, 1) != code, (code, lang)
+
+
+def test_consent_text_says_whether_face_photos_are_kept() -> None:
+    """The screen's consent text: templates only, or with kept (encrypted) face crops and for how long."""
+    for lang in LANGUAGES:
+        templates = enrol_text.text("enrol.consent_text", lang, policy="1", days="365")
+        crops = enrol_text.text("enrol.consent_text_crops", lang, policy="1", days="30")
+        assert "30" in crops and "30" not in templates
+    assert "not photos" in enrol_text.text("enrol.consent_text", "en", policy="1", days="30")
+    assert "not photos" not in enrol_text.text("enrol.consent_text_crops", "en", policy="1", days="30")
+    assert "bukan foto" not in enrol_text.text("enrol.consent_text_crops", "id", policy="1", days="30")

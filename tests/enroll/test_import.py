@@ -112,6 +112,21 @@ def test_import_without_consent_or_of_a_missing_folder_saves_nothing(tmp_path: P
     store.close()
 
 
+def test_one_usable_photo_is_not_enough_to_enrol(service: EnrolmentService, known: dict[str, list[Path]],
+                                                 tmp_path: Path) -> None:
+    """[enrol] min_photos = 2: one photo cannot show that the photos are of one person."""
+    assert service.config.min_photos == 2
+    service.remove("Laura_Bush", "t")
+    folder = tmp_path / "photos"
+    (folder / "2201000003").mkdir(parents=True)
+    shutil.copy(known["Laura_Bush"][0], folder / "2201000003" / "only.jpg")
+    report = service.import_folder(folder, "19800101", consent=True)
+    [person] = report.people
+    assert (person.status, person.kind, person.used) == ("refused", "too_few", 1), person
+    assert "1 usable photos, 2 needed ([enrol] min_photos)" in person.message
+    assert service.store.person_record("2201000003") is None
+
+
 def test_dry_run_checks_without_saving(service: EnrolmentService, known: dict[str, list[Path]],
                                        tmp_path: Path) -> None:
     folder = tmp_path / "photos"

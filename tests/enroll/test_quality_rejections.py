@@ -1,6 +1,6 @@
 """Acceptance 3: blurred, tiny, dark, turned-away and two-face photos, made from real shared photos,
 are rejected by `labgate-enroll import` with the matching reason (and a person with only such photos
-is not enrolled). The turned-away photo is a real one, found by its measured yaw."""
+is not enrolled). The turned-away photo is a real one, named below and checked by its measured yaw."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ from PIL import Image
 from enroll.service import portrait_view
 from kiosk.store import Store
 from models import quality
-from models.datasets import image_files
 from models.engine import FaceEngine
 from models.images import read_image
 from tests.enroll.conftest import Imported, run_cli
@@ -32,15 +31,18 @@ def _passing(engine: FaceEngine, photos: list[Path]) -> tuple[np.ndarray, float]
     raise AssertionError("no passing photo")
 
 
-def _turned_away(engine: FaceEngine, data_dir: Path) -> Path:
-    """The first lfw_people/unknown photo whose only failing check is the head's turn (|yaw| measured
-    from the landmarks above [quality] max_yaw)."""
-    for photo in image_files(data_dir / "lfw_people" / "unknown"):
-        results = engine.analyse(read_image(photo), embed="none")
-        if results and results[0].quality.reasons == (quality.TURNED_AWAY,):
-            assert abs(results[0].quality.measures["yaw"]) > engine.settings.quality.max_yaw
-            return photo
-    raise AssertionError("no turned-away photo in lfw_people/unknown")
+TURNED_AWAY_PHOTO = "Atsushi_Sato_0001.jpg"  # lfw_people/unknown: the head turned far to his left
+
+
+def _turned_away(engine: FaceEngine, data_dir: Path) -> tuple[np.ndarray, float]:
+    """The real turned-away photo and its yaw: its only failing check is the head's turn (|yaw|
+    measured from the landmarks above [quality] max_yaw)."""
+    rgb = read_image(data_dir / "lfw_people" / "unknown" / TURNED_AWAY_PHOTO)
+    [main, *_] = engine.analyse(rgb, embed="none")
+    assert main.quality.reasons == (quality.TURNED_AWAY,), main.quality.reasons
+    yaw = main.quality.measures["yaw"]
+    assert abs(yaw) > engine.settings.quality.max_yaw
+    return rgb, yaw
 
 
 def test_damaged_photos_are_rejected_with_the_matching_reason(tmp_path: Path, data_dir: Path, imported: Imported,
@@ -50,12 +52,13 @@ def test_damaged_photos_are_rejected_with_the_matching_reason(tmp_path: Path, da
     base, face_px = _passing(photos, known["Tim_Henman"])
     other, _ = _passing(photos, known["Venus_Williams"])
     scale = 44.0 / face_px  # a face of about 44 px: found by the detector, under [quality] min_face_px (48)
+    turned, yaw = _turned_away(photos, data_dir)
     made = {
         "blurred.png": (cv2.GaussianBlur(base, (0, 0), 3), quality.BLURRED),
         "tiny.png": (cv2.resize(base, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA), quality.TOO_SMALL),
         "dark.png": ((base * 0.25).astype(np.uint8), quality.TOO_DARK),
         "two_faces.png": (np.hstack([base, cv2.resize(other, (base.shape[1], base.shape[0]))]), quality.SEVERAL_FACES),
-        "turned.png": (read_image(_turned_away(photos, data_dir)), quality.TURNED_AWAY),
+        "turned.png": (turned, quality.TURNED_AWAY),
     }
     folder = tmp_path / "photos" / "2201000300"
     folder.mkdir(parents=True)
@@ -71,6 +74,7 @@ def test_damaged_photos_are_rejected_with_the_matching_reason(tmp_path: Path, da
         codes = lines[name].split()[1].split(",")
         assert reason in codes, (name, lines[name])
         assert quality.REASON_TEXT[reason] in lines[name]
+    assert f"yaw={yaw:.3g}" in lines["turned.png"], "the import measured the named photo"
     assert "refused 2201000300: too_few" in out
     store = Store(db)
     assert store.person_record("2201000300") is None

@@ -1,14 +1,14 @@
 """Acceptance 5: the technician's enrolment screen under Xvfb, clicked with xdotool as a finger would:
-technician PIN, pick a person from the roster, consent, the pose guidance, a shot refused with its
-reason, a repeated shot not counted, save; then the same face under another number is refused with
-the person it collides with; and at the door the new person is recognised. The camera is a scripted
-source showing real face photos. Screenshots go to tests/artifacts/enroll/."""
+technician PIN, pick a person from the roster, consent, the pose guidance, a shot refused for its
+quality and one for its pose, a repeated shot not counted, save; then the same face under another
+number is refused with the person it collides with; at the door the new person is recognised; and
+the technician erases them, with the warning shown while the door's reader holds the old data back.
+The camera is a scripted source showing real face photos. Screenshots go to tests/artifacts/enroll/."""
 
 from __future__ import annotations
 
 import shutil
 import subprocess
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -25,44 +25,16 @@ from kiosk.kiosk import Kiosk
 from kiosk.pin import hash_pin
 from kiosk.store import Store
 from models.engine import FaceEngine
-from tests.enroll.conftest import ROOT, door_frames, enrol_config
+from tests.enroll.conftest import ROOT, ScriptedCamera, SnapshotReader, door_frame, enrol_config, photo_of
 
 pytestmark = pytest.mark.data
 
 TECHNICIAN = ("19800101", "2468")
 ROSTER = ("2201234567", "Siti Rahma")  # a student the server's roster sent, without a face yet
 FACE = "Junichiro_Koizumi"  # whose real photos the scripted camera shows (erased from the store first)
-
-
-class ScriptedCamera:
-    """A live camera that shows whatever frame the test puts in front of it, at 12 frames a second."""
-
-    live = True
-    fps = 12.0
-    name = "scripted"
-
-    def __init__(self, frame: np.ndarray) -> None:
-        self.frame = frame
-        self._lock = threading.Lock()
-        self._due = 0.0
-
-    def show(self, frame: np.ndarray) -> None:
-        with self._lock:
-            self.frame = frame
-
-    def open(self) -> None:
-        pass
-
-    def read(self) -> np.ndarray:
-        now = time.monotonic()
-        if now < self._due:
-            time.sleep(self._due - now)
-        self._due = max(now, self._due) + 1.0 / self.fps
-        with self._lock:
-            return self.frame
-
-    def close(self) -> None:
-        pass
+# Which of his photos show each pose the capture asks for (straight, a little left, right, up): 0007 is
+# turned to his left, 0002 too (mirrored: to his right), in 0011 his chin is up; 0008 is straight on.
+GUIDED = (("straight", 3, False), ("left", 7, False), ("right", 2, True), ("up", 11, False), ("straight", 8, False))
 
 
 class Driver:
@@ -94,14 +66,17 @@ class Driver:
             self.app.update()
             time.sleep(0.02)
 
-    def show(self, frame: np.ndarray) -> None:
-        """Put a frame in front of the camera and wait until the camera delivers it."""
+    def show(self, frame: np.ndarray) -> int:
+        """Put a frame in front of the camera and wait until the camera delivers it; its index."""
         self.camera.show(frame)
 
         def delivered() -> bool:
             latest = self.kiosk.camera.latest()
             return latest is not None and np.array_equal(latest.rgb, frame)
         self.pump(delivered, what="the camera shows the frame")
+        latest = self.kiosk.camera.latest()
+        assert latest is not None
+        return int(latest.index)
 
     def take(self, frame: np.ndarray) -> str:
         self.show(frame)
@@ -130,9 +105,9 @@ def screen(xvfb: str, store_copy: Callable[[], Store], door_engine: FaceEngine, 
     store.upsert_person(number, "Budi Teknisi", ("technician",), hash_pin(pin))
     store.upsert_person(ROSTER[0], ROSTER[1], ("student",))
     store.erase_person(FACE, "test")  # their face is new to this kiosk
-    frames = door_frames(known, FACE, door_engine)
-    assert len(frames) >= 7, "enough real photos of the person pass at the door"
-    wall = np.full_like(frames[0], 128)
+    guided = [door_frame(photo_of(known, FACE, n), mirror) for _pose, n, mirror in GUIDED]
+    frames = {"guided": guided, "door": door_frame(photo_of(known, FACE, 10))}
+    wall = np.full_like(guided[0], 128)
     camera = ScriptedCamera(wall)
     config = kiosk_config.load(ROOT / "config.toml")
     config = replace(config, http=replace(config.http, enabled=False), kiosk=replace(config.kiosk, greet_s=3.0))
@@ -142,6 +117,8 @@ def screen(xvfb: str, store_copy: Callable[[], Store], door_engine: FaceEngine, 
     kiosk.start()
     shots = artifacts / "enroll"
     shots.mkdir(parents=True, exist_ok=True)
+    for old in shots.glob("*.png"):  # this run's screenshots only
+        old.unlink()
     try:
         yield Driver(app, xvfb, shots, kiosk, camera), frames, wall
     finally:
@@ -149,7 +126,7 @@ def screen(xvfb: str, store_copy: Callable[[], Store], door_engine: FaceEngine, 
         app.destroy()
 
 
-def _technician_mode(driver: Driver) -> None:
+def _technician_mode(driver: Driver, shot: str = "") -> None:
     app = driver.app
     driver.click(app.tech_button)
     number, pin = TECHNICIAN
@@ -158,6 +135,9 @@ def _technician_mode(driver: Driver) -> None:
     driver.click(app.keypad.buttons["ok"])
     for digit in pin:
         driver.click(app.keypad.buttons[digit])
+    if shot:
+        driver.pump(lambda: app.shown_view == "technician_login", what="the PIN keypad")
+        driver.shot(shot)
     driver.click(app.keypad.buttons["ok"])
     driver.pump(lambda: app.shown_view == "technician", what="technician mode")
 
@@ -165,11 +145,12 @@ def _technician_mode(driver: Driver) -> None:
 def test_technician_enrols_a_person_at_the_door(screen) -> None:  # type: ignore[no-untyped-def]
     driver, frames, wall = screen
     app, kiosk = driver.app, driver.kiosk
+    guided = frames["guided"]
     driver.pump(lambda: app.shown_view in ("idle", "looking"), what="start")
 
     # Technician mode: NIP and PIN on the keypad.
     number, _pin = TECHNICIAN
-    _technician_mode(driver)
+    _technician_mode(driver, shot="0-technician-pin")
     assert app.tech_panel.enrol.cget("state") == "normal" and app.tech_panel.enrol.cget("text") == "Daftarkan wajah"
     driver.click(app.tech_panel.enrol)
     driver.pump(lambda: app.shown_view == "enrol", what="enrolment")
@@ -184,7 +165,15 @@ def test_technician_enrols_a_person_at_the_door(screen) -> None:  # type: ignore
     assert panel.number == ROSTER[0] and ROSTER[1] in panel.roster_rows[0].cget("text")
     driver.shot("1-who")
     driver.click(panel.buttons["next"])
-    assert panel.step == "consent" and "versi 1" in panel.consent_label.cget("text")
+    consent = panel.consent_label.cget("text")
+    assert panel.step == "consent" and "versi 1" in consent
+    assert "potongan foto wajah" in consent and "365 hari" in consent, "crops are kept: the text says so"
+    config = panel.service.config
+    panel.service.config = replace(config, keep_crops=False)
+    panel.relabel(panel.lang)
+    assert "bukan foto" in panel.consent_label.cget("text") and "potongan" not in panel.consent_label.cget("text")
+    panel.service.config = config
+    panel.relabel(panel.lang)
     driver.shot("2-consent")
     driver.click(panel.buttons["consent"])
     assert panel.step == "capture"
@@ -192,25 +181,29 @@ def test_technician_enrols_a_person_at_the_door(screen) -> None:  # type: ignore
     assert panel.buttons["save"].cget("state") == "disabled"
     driver.shot("3-guidance")
 
-    # A blurred shot is refused with its reason; a good one counts; the same one again does not.
-    message = driver.take(cv2.GaussianBlur(frames[0], (0, 0), 4))
+    # A blurred shot is refused with its reason; a good one counts; the same one again does not; a
+    # straight-on shot when a turn to the left is asked for is refused.
+    message = driver.take(cv2.GaussianBlur(guided[0], (0, 0), 4))
     assert message.startswith("Foto ditolak") and "Diam sebentar" in message, message
     driver.shot("4-shot-refused-blurred")
-    assert driver.take(frames[0]) == "Foto 1 diambil"
+    assert driver.take(guided[0]) == "Foto 1 diambil"
     assert panel.guide_label.cget("text") == "Toleh sedikit ke kiri"
-    message = driver.take(frames[0])
+    message = driver.take(guided[0])
     assert "hampir sama dengan foto 1" in message, message
+    message = driver.take(guided[4])
+    assert message == "Foto ditolak: belum menoleh ke kiri, tolehkan sedikit ke kiri", message
+    driver.shot("5-shot-refused-not-turned")
     guides = []
-    for i, frame in enumerate(frames[1:5], start=2):
+    for i, frame in enumerate(guided[1:], start=2):
         guides.append(panel.guide_label.cget("text"))
         assert driver.take(frame) == f"Foto {i} diambil"
-    assert guides[:3] == ["Toleh sedikit ke kiri", "Toleh sedikit ke kanan", "Angkat dagu sedikit"]
+    assert guides == ["Toleh sedikit ke kiri", "Toleh sedikit ke kanan", "Angkat dagu sedikit", "Lihat lurus ke kamera"]
     assert panel.buttons["save"].cget("state") == "normal"
-    driver.shot("5-five-shots")
+    driver.shot("6-five-shots")
     driver.click(panel.buttons["save"])
     assert panel.step == "result" and panel.outcome == "saved", panel.result_label.cget("text")
     assert panel.result_label.cget("text") == f"Tersimpan: {ROSTER[1]} ({ROSTER[0]}), 5 templat"
-    driver.shot("6-saved")
+    driver.shot("7-saved")
     store = kiosk.store
     assert len(store.template_rows(kiosk.engine.model_id, ROSTER[0])) == 5
     assert len(store.kept_crops(ROSTER[0])) == 5
@@ -226,12 +219,12 @@ def test_technician_enrols_a_person_at_the_door(screen) -> None:  # type: ignore
         driver.click(panel.buttons[digit])
     driver.click(panel.buttons["next"])
     driver.click(panel.buttons["consent"])
-    for frame in frames[2:7]:
-        driver.take(frame)
+    for i, frame in enumerate(guided, start=1):
+        assert driver.take(frame) == f"Foto {i} diambil"
     driver.click(panel.buttons["save"])
     assert panel.outcome == "duplicate"
     assert f"sudah terdaftar sebagai {ROSTER[1]} ({ROSTER[0]})" in panel.result_label.cget("text")
-    driver.shot("7-duplicate-refused")
+    driver.shot("8-duplicate-refused")
     assert store.person_record("2201999999") is None
     assert store.last_seq() == seq_before, "the door recorded events while a technician was enrolling"
     driver.click(panel.buttons["done"])
@@ -241,12 +234,16 @@ def test_technician_enrols_a_person_at_the_door(screen) -> None:  # type: ignore
     # At the door, the new face is now recognised as the person picked from the roster.
     driver.show(wall)
     time.sleep(1.5)  # the earlier track ends
-    driver.show(frames[5])
+    shown = driver.show(frames["door"])
     driver.pump(lambda: app.shown_view == "recognised", timeout=20, what="recognised at the door")
     assert app.title_label.cget("text") == f"Selamat datang, {ROSTER[1]}"
-    driver.shot("8-recognised-at-the-door")
+    driver.pump(lambda: app.preview.shown_index >= shown and app.preview.boxes_drawn > 0,
+                what="the preview shows the face in its box")
+    driver.shot("9-recognised-at-the-door")
 
-    # And erases them again from the same screen (two taps), audited under the technician.
+    # And erases them again from the same screen (two taps), audited under the technician. The door's
+    # loop thread holds an older snapshot for a moment: the screen says the wipe is not finished, and
+    # finishes it once the reader has moved on.
     _technician_mode(driver)
     driver.click(app.tech_panel.enrol)
     driver.pump(lambda: app.shown_view == "enrol", what="enrolment again")
@@ -255,8 +252,17 @@ def test_technician_enrols_a_person_at_the_door(screen) -> None:  # type: ignore
     assert panel.buttons["remove"].cget("state") == "normal"
     driver.click(panel.buttons["remove"])
     assert store.person_record(ROSTER[0]) is not None, "one tap only arms it"
-    driver.click(panel.buttons["remove"])
-    assert panel.step == "result" and panel.outcome == "removed"
-    driver.shot("9-erased")
+    with SnapshotReader(store, kiosk.engine.model_id, hold_s=0.05) as reader:
+        reader.hold()
+        driver.click(panel.buttons["remove"])
+        assert panel.step == "result" and panel.outcome == "removed_unwiped"
+        assert "salinan lamanya masih ada" in panel.result_label.cget("text")
+        driver.shot("10-erased-wipe-pending")
+        assert store.wipe_pending()
+        reader.release()
+        driver.pump(lambda: panel.outcome == "removed", timeout=30, what="the wipe finished")
+    assert panel.result_label.cget("text") == f"{ROSTER[0]} dihapus: templat, PIN dan datanya"
+    assert store.wipe_pending() == 0
+    driver.shot("11-erased")
     assert store.person_record(ROSTER[0]) is None and not store.kept_crops(ROSTER[0])
     assert any(row["action"] == "person.erase" and row["actor"] == number for row in store.audit_log())

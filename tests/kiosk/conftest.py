@@ -23,8 +23,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from kiosk import config as kiosk_config
+from kiosk.frames import EndOfStream, SourceError
 from kiosk.scene import Scene, build
-from kiosk.sources import EndOfStream, SourceError
 from kiosk.store import Store
 from models.datasets import image_files, people
 from models.decision import Outcome

@@ -3,6 +3,7 @@ lost" meanwhile, and no thread dies. Frames that are not images are dropped, nev
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -13,9 +14,10 @@ import pytest
 from kiosk import config as kiosk_config
 from kiosk.camera import Camera, CameraStatus
 from kiosk.door import View
+from kiosk.frames import EndOfStream
 from kiosk.kiosk import Kiosk
 from kiosk.scene import SceneSource
-from kiosk.sources import EndOfStream, FolderSource
+from kiosk.sources import FolderSource
 from kiosk.store import Store
 from models.engine import FaceEngine
 from tests.kiosk.conftest import ROOT, FlakySource, make_scene
@@ -113,3 +115,93 @@ def test_a_finite_source_ends_and_lockstep_passes_every_frame(tmp_path: Path) ->
     assert camera.status is CameraStatus.ENDED
     with pytest.raises(EndOfStream):
         FolderSource(tmp_path, 30.0, loop=False).read()  # never opened: nothing to read
+
+
+class _HangingDriver:
+    """Scripted hardware: a driver whose ``hang_at``-th read() never returns until the test releases it
+    (a USB camera wedged in the kernel). What that read returns at last is a stale frame (all 255)."""
+
+    live, fps = True, 60.0
+
+    def __init__(self, hang_at: int | None) -> None:
+        self.name = f"hanging-{id(self)}"
+        self.hang_at = hang_at
+        self.reads = self.opens = self.closes = 0
+        self.stuck = threading.Event()
+        self.release = threading.Event()
+
+    def open(self) -> None:
+        self.opens += 1
+
+    def read(self) -> np.ndarray:
+        time.sleep(1 / self.fps)
+        self.reads += 1
+        if self.reads == self.hang_at:
+            self.stuck.set()
+            self.release.wait(60)
+            return np.full((48, 64, 3), 255, np.uint8)
+        return np.full((48, 64, 3), 10, np.uint8)
+
+    def close(self) -> None:
+        self.closes += 1
+
+
+@pytest.mark.parametrize("fresh_source", [False, True], ids=["same-source", "new-source"])
+def test_a_read_that_never_returns_is_abandoned_and_the_camera_reopened(fresh_source: bool) -> None:
+    hanging = _HangingDriver(hang_at=15)
+    made: list[_HangingDriver] = []
+
+    def reopen() -> _HangingDriver:
+        made.append(_HangingDriver(hang_at=None))
+        return made[-1]
+
+    camera = Camera(hanging, frame_timeout_s=0.5, backoff_s=(0.05, 0.2), reopen=reopen if fresh_source else None)
+    camera.start()
+    seen: set[int] = set()
+    try:
+        assert hanging.stuck.wait(10), "the driver should hang on its 15th read"
+        stuck_at = camera.delivered
+        assert _wait(lambda: camera.status is CameraStatus.LOST, timeout=5)
+        assert _wait(lambda: camera.hangs == 1, timeout=5), "the hung read should be given up on"
+        assert "read() did not return" in camera.error
+        # A new session: frames flow again while the first read is still stuck in the driver.
+        assert _wait(lambda: camera.status is CameraStatus.OK and camera.delivered > stuck_at + 10, timeout=10)
+        assert camera.alive and camera.reopens >= 1
+        if fresh_source:
+            assert len(made) == 1 and made[0].opens == 1 and camera.source is made[0]
+            assert hanging.closes == 0, "not closed from another thread while a read is inside it"
+        else:
+            assert hanging.opens == 2 and hanging.closes == 1, "the same source is closed and opened again"
+        # The stuck read returns at last: its frame is stale and never reaches the loop.
+        hanging.release.set()
+        if fresh_source:
+            assert _wait(lambda: hanging.closes == 1), "its own reader closes the abandoned source"
+        deadline = time.monotonic() + 0.6
+        while time.monotonic() < deadline:
+            frame = camera.latest()
+            if frame is not None:
+                seen.add(int(frame.rgb[0, 0, 0]))
+            time.sleep(0.003)
+        assert seen == {10}, seen
+        assert camera.status is CameraStatus.OK and camera.hangs == 1
+    finally:
+        hanging.release.set()
+        camera.stop()
+
+
+def test_an_open_that_never_returns_is_given_up_too() -> None:
+    class SlowOpen(_HangingDriver):
+        def open(self) -> None:
+            self.opens += 1
+            if self.opens == 1:
+                self.stuck.set()
+                self.release.wait(60)
+
+    source = SlowOpen(hang_at=None)
+    camera = Camera(source, frame_timeout_s=0.3, open_timeout_s=0.5, backoff_s=(0.05, 0.2)).start()
+    try:
+        assert _wait(lambda: camera.hangs == 1, timeout=5) and "open() did not return" in camera.error
+        assert _wait(lambda: camera.status is CameraStatus.OK and camera.delivered > 5, timeout=5)
+    finally:
+        source.release.set()
+        camera.stop()

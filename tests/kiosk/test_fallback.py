@@ -3,6 +3,8 @@ both end in events with method pin or qr."""
 
 from __future__ import annotations
 
+import json
+import time
 from pathlib import Path
 
 import pytest
@@ -43,6 +45,64 @@ def test_pin_accepts_the_right_pin_and_locks_after_failures(service: tuple[Fallb
     assert any(row["action"] == "pin.locked" for row in store.audit_log())
 
 
+def _restarted(path: Path) -> tuple[Fallback, Store]:
+    """The fallback as a restarted kiosk builds it: a new store connection, nothing kept in memory."""
+    store = Store(path)
+    presence = Presence(store, Door(), Metrics(), room="LAB-1")
+    return Fallback(store, presence, presence.metrics, FallbackConfig(pin_max_failures=3)), store
+
+
+def test_a_pin_lockout_survives_a_restart(service: tuple[Fallback, Store, Door]) -> None:
+    fallback, store, _door = service
+    results = [fallback.pin("2201234567", "0000") for _ in range(3)]
+    assert [r.reason for r in results] == ["wrong", "wrong", "locked"]
+    first_wait = results[-1].wait_s
+    store.close()
+
+    again, store = _restarted(store.path)
+    locked = again.pin("2201234567", "4321")  # the right PIN, right after the power came back
+    assert locked.reason == "locked" and 0 < locked.wait_s <= first_wait
+    assert store.events_after(0) == []
+    assert store.setting("pin_attempts") is not None, "kept in the settings table, readable with sqlite3"
+    # Another number is not locked; the first one's failures also still count towards doubling.
+    assert again.pin("2209999999", "0000").reason == "wrong"
+    store.close()
+
+
+def test_the_keypad_wide_lock_survives_a_restart(service: tuple[Fallback, Store, Door]) -> None:
+    fallback, store, _door = service
+    for i in range(10):  # one PIN tried on many numbers: the per-minute cap across numbers
+        fallback.pin(f"23000000{i:02d}", "1234")
+    assert fallback.pin("2201234567", "4321").reason == "locked"
+    store.close()
+    again, store = _restarted(store.path)
+    assert again.pin("2201234567", "4321").reason == "locked"
+    store.close()
+
+
+def test_a_good_pin_clears_the_saved_failures(service: tuple[Fallback, Store, Door]) -> None:
+    fallback, store, _door = service
+    assert fallback.pin("2201234567", "0000").tries_left == 2
+    assert fallback.pin("2201234567", "4321").ok
+    store.close()
+    again, store = _restarted(store.path)
+    assert again.pin("2201234567", "0000").tries_left == 2  # counting starts again after the success
+    store.close()
+
+
+def test_an_erased_number_leaves_the_saved_pin_attempts(service: tuple[Fallback, Store, Door]) -> None:
+    fallback, store, _door = service
+    for _ in range(3):
+        fallback.pin("2201234567", "0000")
+    fallback.pin("2209999999", "0000")
+    assert "2201234567" in (store.setting("pin_attempts") or "")
+    assert store.erase_person("2201234567", "19800101") is not None
+    saved = store.setting("pin_attempts") or ""
+    assert "2201234567" not in saved and "2209999999" in saved  # only the erased number goes
+    fallback.pin("2209999999", "0000")  # the running kiosk saves its gate again: the number stays gone
+    assert "2201234567" not in (store.setting("pin_attempts") or "")
+
+
 def test_qr_token_is_verified_offline_and_used_once(service: tuple[Fallback, Store, Door],
                                                     tokens: TokenMaker) -> None:
     fallback, store, door = service
@@ -58,6 +118,46 @@ def test_qr_token_is_verified_offline_and_used_once(service: tuple[Fallback, Sto
     unknown_here = fallback.qr(tokens.token("2300000001"))  # signed by the server: recorded by number
     assert unknown_here.ok
     assert [(e.person, e.method) for e in store.events_after(0)] == [("2201234567", "qr"), ("2300000001", "qr")]
+
+
+def test_a_qr_token_is_checked_on_the_server_clock_that_sync_measured(service: tuple[Fallback, Store, Door],
+                                                                     tokens: TokenMaker) -> None:
+    fallback, store, _door = service
+    store.set_setting("qr_public_key", tokens.public_b64)
+    server_now = time.time() + 3600  # this kiosk's clock is an hour behind the server that signed the code
+    token = tokens.token("2201234567", lifetime=300, issued=server_now)
+    assert not fallback.qr(token).ok  # on our own clock the code is not valid yet
+    fallback.presence.clock_offset = lambda: 3600.0  # as sync measured it
+    assert fallback.qr(token).ok
+
+
+def test_the_greeting_shows_the_booking_of_the_room_the_server_assigned(store_path: Path,
+                                                                       kiosk_engine) -> None:  # type: ignore[no-untyped-def]
+    from dataclasses import replace
+
+    from kiosk import config as kiosk_config
+    from kiosk.events import iso_utc
+    from kiosk.kiosk import Kiosk
+    from tests.kiosk.conftest import ROOT
+
+    store = Store(store_path)
+    now = time.time()
+    with store.writing() as db:
+        for room, title in (("LAB-1", "Basis Data"), ("LAB-2", "Jaringan Komputer")):
+            db.conn.execute("INSERT INTO bookings (id, room, title, holder, starts_at, ends_at)"
+                            " VALUES (?, ?, ?, '', ?, ?)", (room, room, title, iso_utc(now - 600), iso_utc(now + 600)))
+    config = kiosk_config.load(ROOT / "config.toml")
+    config = replace(config, http=replace(config.http, enabled=False), kiosk=replace(config.kiosk, room="LAB-1"))
+    kiosk = Kiosk(config, source=_QrCamera("nothing"), engine=kiosk_engine, store=store)
+    try:
+        greeting = kiosk.presence.greeting("2201234567", "pin", now, None)
+        assert greeting.booking is not None and greeting.booking.title == "Basis Data"
+        store.set_setting("server_config", json.dumps({"room": "LAB-2"}))  # the server moved the device
+        greeting = kiosk.presence.greeting("2201234567", "pin", now, None)
+        assert greeting.booking is not None and greeting.booking.title == "Jaringan Komputer"
+        assert kiosk.health()["room"] == "LAB-2"
+    finally:
+        kiosk.stop()
 
 
 class _QrCamera:

@@ -4,9 +4,8 @@ camera, model, outbox and last sync."""
 
 from __future__ import annotations
 
-import json
+import itertools
 import shutil
-import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -54,17 +53,39 @@ def test_metrics_parse_and_count_what_happened(running) -> None:  # type: ignore
     answer = requests.get(f"{base}/metrics", timeout=5)
     assert answer.status_code == 200 and answer.headers["Content-Type"].startswith("text/plain")
     families = {f.name: f for f in text_string_to_metric_families(answer.text)}
+
+    def samples(family: str, suffix: str = "") -> dict[tuple[str, ...], float]:
+        return {tuple(s.labels.values()): s.value for s in families[family].samples if s.name.endswith(suffix)}
+
+    events = kiosk.store.events_after(0)
+    face_events = [e for e in events if e.method == "face"]
+    assert len(face_events) == len(events) >= 2, "the scene gives one accept and at least one unknown"
     decisions = {(s.labels["outcome"], s.labels["method"]): s.value
                  for s in families["labgate_kiosk_decisions"].samples if s.name.endswith("_total")}
     assert decisions[("accept", "face")] == 1.0
-    stages = {s.labels["stage"] for s in families["labgate_kiosk_stage_seconds"].samples}
-    assert {"detect", "track", "quality", "embed", "match", "store", "frame"} <= stages
-    rejects = {s.labels["reason"]: s.value for s in families["labgate_kiosk_quality_rejects"].samples
-               if s.name.endswith("_total")}
-    assert rejects, "walk-ups start far away: some faces are too small"
-    outbox = families["labgate_kiosk_outbox_events"].samples[0].value
-    assert outbox == kiosk.store.outbox_size() >= 1
-    assert "labgate_kiosk_time_to_decision_seconds" in families
+    assert decisions[("unknown", "face")] == sum(e.outcome == "unknown" for e in events)
+    assert sum(decisions.values()) == len(events), "one decision counted per event written"
+    # Every face event the loop wrote was timed from its track's first frame.
+    ttd = families["labgate_kiosk_time_to_decision_seconds"]
+    count = next(s.value for s in ttd.samples if s.name.endswith("_count"))
+    total = next(s.value for s in ttd.samples if s.name.endswith("_sum"))
+    assert count == len(face_events)
+    assert 0 < total / count < 30, "seconds from a face's first frame to its event"
+    buckets = sorted((float(s.labels["le"]), s.value) for s in ttd.samples if s.name.endswith("_bucket"))
+    assert buckets[-1] == (float("inf"), count) and all(a[1] <= b[1] for a, b in itertools.pairwise(buckets))
+
+    frames = samples("labgate_kiosk_frames", "_total")[()]
+    assert frames == kiosk.loop.frames > 0
+    stage_counts = samples("labgate_kiosk_stage_seconds", "_count")
+    assert {"detect", "track", "quality", "embed", "match", "store", "frame"} <= {k[0] for k in stage_counts}
+    assert stage_counts[("frame",)] == stage_counts[("detect",)] == frames
+    assert 0 < stage_counts[("embed",)] < frames, "faces are embedded only on frames with a face waiting"
+    rejects = samples("labgate_kiosk_quality_rejects", "_total")
+    assert rejects.get(("too_small",), 0) >= 1, "walk-ups start far away: some faces are too small"
+    assert samples("labgate_kiosk_outbox_events")[()] == kiosk.store.outbox_size() == len(events)
+    assert samples("labgate_kiosk_gallery_people")[()] == 25
+    assert samples("labgate_kiosk_camera_up")[()] == 0.0, "the scene ended: the camera gives no frames"
+    assert samples("labgate_kiosk_frame_errors", "_total")[()] == 0
 
 
 def test_events_need_the_right_token(running) -> None:  # type: ignore[no-untyped-def]
@@ -103,13 +124,18 @@ def test_health_tells_camera_model_outbox_and_sync(running) -> None:  # type: ig
     kiosk.store.set_sync_value("last_sync_at", "2026-11-22T08:15:03.001Z")
     health = requests.get(f"{base}/health", timeout=5).json()
     assert health["model_id"] == kiosk.engine.model_id
-    assert health["outbox"] == kiosk.store.outbox_size()
+    assert health["outbox"] == kiosk.store.outbox_size() == len(kiosk.store.events_after(0))
+    assert health["last_seq"] == kiosk.store.last_seq() == health["outbox"]
     assert health["last_sync"] == "2026-11-22T08:15:03.001Z"
-    assert health["camera"]["status"] == "ended" and "fps" in health["camera"]
+    assert health["camera"]["status"] == "ended" and health["camera"]["fps"] == 0.0
+    assert health["camera"]["source"] == "demo" and health["camera"]["hangs"] == 0
+    assert health["ok"] is False, "a camera that ended is not a healthy door"
+    assert health["frames"] == kiosk.loop.frames > 0
+    assert health["threads"]["loop"] is False and health["threads"]["http"] is True
     assert health["gallery_people"] == 25
-    assert requests.get(f"{base}/nothing", timeout=5).status_code == 404
-    json.dumps(health)
-    time.sleep(0)
+    assert health["pending_writes"] == 0
+    missing = requests.get(f"{base}/nothing", timeout=5)
+    assert missing.status_code == 404 and "/health" in missing.json()["detail"]
 
 
 def test_events_refused_when_no_token_is_configured(store_path: Path, kiosk_engine: FaceEngine) -> None:

@@ -139,8 +139,61 @@ def test_templates_are_per_model_and_erasure_removes_them(tmp_path: Path) -> Non
     assert list(got) == ["2201"]  # the inactive person is not in the gallery
     np.testing.assert_array_equal(got["2201"], vectors)
     assert store.templates("model-b")["2201"].shape == (2, 8)
-    assert store.remove_person("2201", actor="19800101")
+    erased = store.erase_person("2201", actor="19800101")
+    assert erased is not None and (erased.templates, erased.crops, erased.wiped) == (5, 0, True)
     assert store.templates("model-a") == {} and store.templates("model-b") == {}
-    assert store.audit_log()[0]["action"] == "person.remove"
+    assert store.person("2201") is None and store.wipe_pending() == 0
+    assert store.audit_log()[0]["action"] == "person.erase"
     with pytest.raises(ValueError, match="number"):
         store.upsert_person("  ")
+
+
+def test_a_version_1_store_is_migrated_to_the_latest_with_its_data_kept(tmp_path: Path) -> None:
+    path = tmp_path / "v1.db"
+    version, _summary, v1_schema = MIGRATIONS[0]
+    assert version == 1
+    conn = sqlite3.connect(path)  # a kiosk of the first release made this file
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.executescript(v1_schema)
+    conn.execute("PRAGMA user_version = 1")
+    conn.execute("INSERT INTO people (number, name, roles, pin_hash, active, consent_at, version, updated_at)"
+                 " VALUES ('2201', 'Siti Rahma', '[\"student\"]', 'scrypt$16384$8$1$YQ==$YQ==', 1,"
+                 " '2024-01-02T03:04:05.000Z', 3, '2024-01-02T03:04:05.000Z')")
+    vector = np.arange(8, dtype="<f4") / 10
+    conn.execute("INSERT INTO templates (person, model_id, vector, quality, source, created_at)"
+                 " VALUES ('2201', 'model-a', ?, 0.9, 'enrol', '2024-01-02T03:04:05.000Z')", (vector.tobytes(),))
+    for i, (person, outcome, method) in enumerate([("2201", "accept", "face"), (None, "unknown", "face"),
+                                                   ("2201", "accept", "pin")], start=1):
+        conn.execute("INSERT INTO events (id, person, outcome, method, captured_at, synced_at)"
+                     " VALUES (?, ?, ?, ?, ?, ?)",
+                     (f"0190e000-0000-7000-8000-00000000000{i}", person, outcome, method,
+                      f"2024-01-02T08:0{i}:00.000Z", "2024-01-02T09:00:00.000Z" if i == 1 else None))
+    conn.execute("INSERT INTO settings (key, value) VALUES ('qr_public_key', 'a2V5')")
+    conn.execute("INSERT INTO sync_state (name, value, updated_at) VALUES ('cursor', 'c-17', '2024-01-02T09:00:00Z')")
+    conn.execute("INSERT INTO audit (at, actor, action, detail)"
+                 " VALUES ('2024-01-02T03:04:05Z', 'cli', 'technician.set', '{}')")
+    conn.commit()
+    v1_gallery = conn.execute("SELECT value FROM settings WHERE key = 'gallery_version'").fetchone()[0]
+    conn.close()
+
+    store = Store(path)
+    assert store.schema_version == MIGRATIONS[-1][0] > 1
+    person = store.person("2201")
+    assert person is not None and (person.name, person.roles, person.version, person.consent_at) == (
+        "Siti Rahma", ("student",), 3, "2024-01-02T03:04:05.000Z")
+    record = store.person_record("2201")
+    assert record is not None and record["origin"] == "device" and record["consent_by"] is None
+    np.testing.assert_array_equal(store.templates("model-a")["2201"], vector[None, :])
+    events = store.events_after(0)
+    assert [(e.seq, e.person, e.outcome, e.method) for e in events] == [
+        (1, "2201", "accept", "face"), (2, None, "unknown", "face"), (3, "2201", "accept", "pin")]
+    assert [e.seq for e in store.outbox()] == [2, 3], "what was synced stays synced"
+    assert store.setting("qr_public_key") == "a2V5" and store.sync_value("cursor") == "c-17"
+    assert store.gallery_version() == int(v1_gallery)
+    assert store.record_event(new_event("2201", "accept", "qr", time.time())).seq == 4, "seq goes on"
+    tables = set(store.db.table_names())
+    assert {"crops", "sync_issues", "commands"} <= tables, "version 2's tables"
+    store.add_templates("2201", "model-a", vector[None, :])
+    assert store.gallery_version() == int(v1_gallery) + 1, "version 1's triggers still count gallery changes"
+    assert store.integrity() == "ok"
+    store.close()

@@ -2,31 +2,20 @@
 
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
 
 import numpy as np
 
 from models import demo
-from models.calibration import cross_validated_accuracy
-from models.datasets import lfw_pairs
-from models.engine import NoFace
-from models.evaluation import pair_scores
-from models.images import read_image
+from tests.models.conftest import PairRun
 
 
-def test_lfw_fold1_accuracy_of_the_runtime_pipeline(engine, data_dir: Path) -> None:  # type: ignore[no-untyped-def]
-    pairs = lfw_pairs(data_dir / "lfw_fold1" / "pairs_fold1.txt", data_dir / "lfw_fold1" / "images_flat")
-    assert len(pairs) == 600
-    embeddings = {}
-    for path in sorted({p for pair in pairs for p in (pair.a, pair.b)}):
-        with contextlib.suppress(NoFace):  # a photo without a face scores -1 and counts against us
-            embeddings[path] = engine.embed_photo(read_image(path), check_quality=False).embedding
-    scores, same, missing = pair_scores(embeddings, pairs)
-    mean, std, _ = cross_validated_accuracy(scores, same)
-    print(f"LFW fold 1 ({engine.model_id}): {mean * 100:.2f} % ± {std * 100:.2f} "
-          f"(10-fold within the fold, thresholds chosen on the other 9); pairs without a face: {missing}")
-    assert mean >= 0.985
+def test_lfw_fold1_accuracy_of_the_runtime_pipeline(lfw_fold1_runtime: PairRun) -> None:
+    run = lfw_fold1_runtime
+    assert len(run.pairs) == 600
+    print(f"LFW fold 1 ({run.model_id}): {run.accuracy * 100:.2f} % ± {run.std * 100:.2f} "
+          f"(10-fold within the fold, thresholds chosen on the other 9); pairs without a face: {run.missing}")
+    assert run.accuracy >= 0.985
 
 
 def test_lfw_people_open_set_identification(engine, data_dir: Path) -> None:  # type: ignore[no-untyped-def]

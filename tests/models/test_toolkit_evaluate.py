@@ -12,16 +12,18 @@ import numpy as np
 import pytest
 
 from models.calibration import cross_validated_accuracy
-from models.datasets import image_files, lfw_pairs, people
+from models.datasets import image_files, people
 from models.images import read_image
 from models.tools.evaluate import evaluate_people
+from tests.models.conftest import PairRun
 from tests.models.toolkit import assert_report_renders, lfw_people_set, link_subset, photo_engine, run_cli
 
 PLOTS = {"roc.png", "scores.png", "confusion.png", "tsne.png"}
 
 
 def test_evaluate_pairs_on_lfw_fold1_reproduces_the_runtime_pipeline(
-        model_dir: Path, data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        model_dir: Path, data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        lfw_fold1_runtime: PairRun) -> None:
     fold1 = data_dir / "lfw_fold1"
     started = time.monotonic()
     out, summary = run_cli(capsys, "evaluate", "pairs", "--pairs", str(fold1 / "pairs_fold1.txt"),
@@ -39,19 +41,20 @@ def test_evaluate_pairs_on_lfw_fold1_reproduces_the_runtime_pipeline(
     assert not summary["tar_at_far"]["0.001"]["resolved"]
     assert all(v["resolved"] for v in summary["all_pairs"]["tar_at_far"].values())
 
-    # The same pipeline as the kiosk's: photos embedded one by one through FaceEngine.embed_photo give
-    # the scores the report lists, so its accuracy is the run-time pipeline's.
+    # The run-time pipeline, photo by photo through FaceEngine.embed_photo, gives every score the report
+    # lists, and the accuracy within 0.1 point (issue 7): the same figure, whichever tool measures it.
     rows = list(csv.DictReader((tmp_path / "report" / "pair_scores.csv").open()))
     scores = np.array([float(r["score"]) for r in rows])
     same = np.array([r["same"] == "1" for r in rows])
     folds = np.array([int(r["fold"]) for r in rows])
     assert cross_validated_accuracy(scores, same, folds)[0] == pytest.approx(summary["accuracy"], abs=1e-4)
-    engine = photo_engine()
-    pairs = lfw_pairs(fold1 / "pairs_fold1.txt", fold1 / "images_flat")
-    for i in np.random.default_rng(7).choice(len(pairs), size=25, replace=False):
-        a, b = (engine.embed_photo(read_image(p), check_quality=False).embedding for p in (pairs[i].a, pairs[i].b))
-        assert a is not None and b is not None
-        assert float(a @ b) == pytest.approx(scores[i], abs=1e-4)
+    runtime = lfw_fold1_runtime
+    assert [(r["a"], r["b"]) for r in rows] == [(f"{p.a.parent.name}/{p.a.name}", f"{p.b.parent.name}/{p.b.name}")
+                                                for p in runtime.pairs]
+    assert np.array_equal(same, runtime.same)
+    assert np.abs(scores - runtime.scores).max() <= 1e-4
+    print(f"evaluate {summary['accuracy'] * 100:.2f} %, run-time pipeline {runtime.accuracy * 100:.2f} %")
+    assert abs(summary["accuracy"] - runtime.accuracy) <= 0.001
     assert_report_renders(tmp_path / "report", PLOTS)
 
 
@@ -143,7 +146,7 @@ def test_compare_preprocessing_chooses_on_dev_and_reports_on_test(
     source = people(data_dir / "lfw_people" / "known")
     for name in sorted(source)[:5]:
         link_subset(tmp_path / "dev" / name, source[name][:4])
-    centre = link_subset(tmp_path / "centre", image_files(data_dir / "lfw_people" / "unknown")[:30])
+    centre = link_subset(tmp_path / "centre", image_files(data_dir / "deepface_pairs")[:30])  # as the build: unrelated
     micro = data_dir / "lfw_micro"
     lines = (micro / "pairs_micro.tsv").read_text().splitlines()
     (tmp_path / "pairs.tsv").write_text("\n".join(lines[:21] + lines[-20:]) + "\n")  # 20 same, 20 different
@@ -156,9 +159,23 @@ def test_compare_preprocessing_chooses_on_dev_and_reports_on_test(
     names = [v["name"] for v in compared["variants"]]
     assert names == ["eye-roll 32", "margin 32", "eye-roll 32 + flip"]  # the current default is always compared
     assert compared["current_default"] == "eye-roll 32"
-    best = max(compared["variants"], key=lambda v: (v["dev"]["auc"], v["dev"]["tar_at_far_1e-3"]))
-    assert compared["dev_winner"] == best["name"]
-    assert compared["default_confirmed"] == (best["name"] == "eye-roll 32")
+    # The winner follows the stated rule, recomputed here from the reported dev figures and costs:
+    # within the cost budget, the best dev AUC; ties (within the noise band) to the cheapest, then to
+    # the current default, then to the higher AUC. Test figures play no part.
+    rule, variants = compared["rule"], {v["name"]: v for v in compared["variants"]}
+    assert variants["eye-roll 32"]["cost"]["ratio"] == 1.0  # the plain variant: current crop, one pass
+    assert variants["eye-roll 32 + flip"]["cost"]["ratio"] > 1.5  # two network passes per face
+    eligible = [v for v in variants.values() if v["cost"]["ratio"] <= rule["cost_budget"]]
+    assert {v["name"] for v in eligible} == {n for n, v in variants.items() if v["cost"]["within_budget"]}
+    top = max(v["dev"]["auc"] for v in eligible)
+    tied = [v for v in eligible if v["dev"]["auc"] >= top - rule["auc_noise"]]
+    cheapest = min(v["cost"]["ratio"] for v in tied)
+    cheap = [v for v in tied if v["cost"]["ratio"] <= cheapest * (1 + rule["cost_noise"])]
+    expected = "eye-roll 32" if "eye-roll 32" in {v["name"] for v in cheap} else max(
+        cheap, key=lambda v: (v["dev"]["auc"], v["dev"]["tar_at_far_1e-3"]))["name"]
+    assert compared["dev_winner"] == expected != "eye-roll 32 + flip"
+    assert compared["default_confirmed"] == (expected == "eye-roll 32")
+    assert compared["chosen_by"] in compared["verdict"] and f"chosen: {expected}" in compared["verdict"]
     assert compared["dev_sets"] == {str(tmp_path / "dev"): 20 * 19 // 2}
     for variant in compared["variants"]:
         assert 0.9 <= variant["test"]["auc"] <= 1.0 and 0.9 <= variant["dev"]["auc"] <= 1.0

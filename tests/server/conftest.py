@@ -4,6 +4,7 @@ at 127.0.0.1:5432 (a fresh database per session, dropped afterwards), with a cle
 from __future__ import annotations
 
 import os
+import secrets
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -177,5 +178,13 @@ def kiosk(client: TestClient, admin: Person) -> Kiosk:
     response = client.post("/api/v1/devices", json={"name": "door LAB-1", "room": "LAB-1", "model_id": "test-model"},
                            headers=admin.headers)
     assert response.status_code == 201, response.text
-    body = response.json()
-    return Kiosk(body["device"]["id"], body["token"], {"Authorization": f"Bearer {body['token']}"})
+    return activated(client, response.json())
+
+
+def activated(client: TestClient, registered: dict[str, Any]) -> Kiosk:
+    """A registered device once its kiosk exchanged the provisioning token for a device token it made."""
+    device_id, token = registered["device"]["id"], "lgd_" + secrets.token_urlsafe(32)
+    answer = client.post(f"/api/v1/devices/{device_id}:activate",
+                         json={"provisioning_token": registered["provisioning_token"], "device_token": token})
+    assert answer.status_code == 200, answer.text
+    return Kiosk(device_id, token, {"Authorization": f"Bearer {token}"})

@@ -20,6 +20,6 @@ def event(seq: int, person: str | None = "2201234567", **changes: Any) -> dict[s
     return body
 
 
-def push(client: Any, kiosk: Any, events: list[dict[str, Any]], key: str | None = None) -> Any:
+def push(client: Any, kiosk: Any, events: list[Any], key: str | None = None) -> Any:
     return client.post(f"/api/v1/devices/{kiosk.id}/events:batch", json={"events": events},
                        headers={**kiosk.headers, "Idempotency-Key": key or str(uuid.uuid4())})

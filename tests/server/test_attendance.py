@@ -46,7 +46,7 @@ def test_a_correction_needs_a_reason_overrides_and_is_audited(client: TestClient
                                                                           "camera broken; signed the sheet")]
     audit = client.get("/api/v1/audit", params={"action": "attendance.correct"}, headers=admin.headers).json()
     assert audit[0]["detail"]["reason"] == "camera broken; signed the sheet"
-    future = client.post("/api/v1/attendance/corrections", json={**body, "day": "2999-01-01", "reason": "later"},
+    future = client.post("/api/v1/attendance/corrections", json={**body, "day": "2099-01-01", "reason": "later"},
                          headers=admin.headers)
     assert future.status_code == 422 and "future" in future.json()["detail"]
 
@@ -80,3 +80,37 @@ def test_a_range_is_checked(client: TestClient, admin: Person) -> None:
     too_long = client.get("/api/v1/attendance", params={"from": "2020-01-01", "to": "2026-01-01"},
                           headers=admin.headers)
     assert too_long.status_code == 422 and "366" in too_long.json()["detail"]
+
+
+def test_days_and_times_out_of_range_are_a_422_naming_the_parameter(client: TestClient, admin: Person,
+                                                                      kiosk: Kiosk) -> None:
+    for path in ("/api/v1/attendance", "/api/v1/attendance.csv", "/api/v1/me/attendance"):
+        for name, value, other in (("from", "0001-01-01", {"to": "0001-01-05"}), ("to", "9999-12-31", {}),
+                                   ("from", "1999-12-31", {}), ("to", "2101-01-01", {"from": "2100-12-31"})):
+            response = client.get(path, params={name: value, **other}, headers=admin.headers)
+            assert response.status_code == 422, (path, name, value, response.text)
+            assert response.headers["content-type"] == "application/problem+json"
+            problem = response.json()
+            assert f"query.{name}" in problem["detail"] and "2000-01-01" in problem["detail"], problem
+            assert problem["errors"][0]["loc"] == ["query", name]
+        edges = client.get(path, params={"from": "2100-01-01", "to": "2100-12-31"}, headers=admin.headers)
+        assert edges.status_code == 200, (path, edges.text)
+        early = client.get(path, params={"to": "2000-01-05"}, headers=admin.headers)  # from: kept in range
+        assert early.status_code == 200, (path, early.text)
+    for since in ("0001-01-01T00:00:00+05:00", "9999-12-31T23:59:59-05:00", "0001-01-01T00:00:00"):
+        response = client.get("/api/v1/presence/events", params={"since": since}, headers=admin.headers)
+        assert response.status_code == 422, (since, response.text)
+        assert "query.since" in response.json()["detail"] and "2000-01-01" in response.json()["detail"]
+    push(client, kiosk, [event(1)])
+    listed = client.get("/api/v1/presence/events", params={"since": "2000-01-01T00:00:00+05:00"},
+                        headers=admin.headers)
+    assert listed.status_code == 200 and len(listed.json()) == 1
+
+
+def test_a_correction_for_a_day_out_of_range_is_a_422(client: TestClient, admin: Person,
+                                                       make_person: Callable[..., Person]) -> None:
+    person = make_person(Role.STUDENT, login=False)
+    response = client.post("/api/v1/attendance/corrections", headers=admin.headers,
+                           json={"person_id": person.id, "day": "0001-01-01", "present": True, "reason": "old"})
+    assert response.status_code == 422 and "body.day" in response.json()["detail"], response.text
+    assert "2000-01-01" in response.json()["detail"]

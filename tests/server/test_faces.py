@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from server.auth.roles import Role
-from tests.server.conftest import Person
+from tests.server.conftest import Person, activated
 
 
 def _consented(client: TestClient, admin: Person, make_person: Callable[..., Person], **kwargs: object) -> Person:
@@ -125,7 +125,7 @@ def test_templates_reach_kiosks_of_the_same_model_and_go_with_consent(client: Te
     template = _upload(client, admin, person, known[0][0]).json()
     device = client.post("/api/v1/devices", json={"name": "door", "room": "LAB-1"}, headers=admin.headers).json()
     assert device["device"]["model_id"] == template["model_id"]  # the server's model by default
-    kiosk = {"Authorization": f"Bearer {device['token']}"}
+    kiosk = activated(client, device).headers
     feed = client.get(f"/api/v1/devices/{device['device']['id']}/changes", headers=kiosk).json()
     assert [t["id"] for t in feed["templates"]] == [template["id"]]
     client.post(f"/api/v1/people/{person.id}/consents", json={"purpose": "face_recognition", "granted": False},

@@ -1,19 +1,26 @@
 """The changes feed: people, templates of the device's model only, removals, tombstones, commands,
-the QR key; cursors that page and acknowledgements."""
+the QR key; cursors that page and acknowledgements; journal rows numbered in commit order, so a
+kiosk that read past a position never misses a change committed late."""
 
 from __future__ import annotations
 
 import base64
+import threading
+import time
 from collections.abc import Callable
 
 import numpy as np
+import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import event, func, select, text
 
 from server.auth.roles import Role
 from server.core.clock import utcnow
 from server.core.database import Database
 from server.faces.tables import Template
 from server.feed import journal
+from server.feed.tables import FeedChange
+from server.people.tables import Tombstone
 from server.qr.signing import verify
 from tests.server.conftest import Kiosk, Person
 
@@ -132,3 +139,76 @@ def test_qr_tokens_verify_with_the_feeds_public_key(client: TestClient, admin: P
     assert for_other.status_code == 201
     assert client.get("/api/v1/audit", params={"action": "qr.issue"}, headers=admin.headers).json()[0]["target_id"] \
         == student.id
+
+
+def _waiting_for_a_lock(database: Database) -> bool:
+    with database.engine.connect() as connection:
+        return bool(connection.scalar(text(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
+            "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())")))
+
+
+def test_a_change_that_commits_late_still_reaches_a_kiosk_that_read_past_it(
+        client: TestClient, kiosk: Kiosk, database: Database, make_person: Callable[..., Person]) -> None:
+    if database.dialect != "postgresql":
+        pytest.skip("SQLite lets one writer at a time, so two journal writers cannot interleave")
+    url = f"/api/v1/devices/{kiosk.id}/changes"
+    start = client.get(url, headers=kiosk.headers).json()["next_cursor"]
+    with database.session() as slow:  # A: an erasure, written but not yet committed
+        stone = Tombstone(number="2201999999", erased_at=utcnow(), erased_by=None)
+        slow.add(stone)
+        slow.flush()
+        journal.note(slow, "tombstone", str(stone.id))
+        slow.flush()
+        fast = make_person(Role.STUDENT, login=False)  # B: another change, committed meanwhile
+        page = client.get(url, params={"cursor": start}, headers=kiosk.headers).json()
+        assert [p["id"] for p in page["people"]] == [fast.id] and page["tombstones"] == []
+        slow.commit()
+    after = client.get(url, params={"cursor": page["next_cursor"]}, headers=kiosk.headers).json()
+    assert [t["number"] for t in after["tombstones"]] == ["2201999999"]  # the erasure is not skipped
+
+
+def test_journal_rows_are_numbered_in_commit_order(database: Database, make_person: Callable[..., Person]) -> None:
+    if database.dialect != "postgresql":
+        pytest.skip("SQLite lets one writer at a time, so commit order is write order there")
+    committed: list[str] = []
+    errors: list[BaseException] = []
+
+    def other_writer() -> None:
+        try:
+            make_person(Role.STUDENT, number="2201888888", login=False)
+            committed.append("person")
+        except BaseException as exc:
+            errors.append(exc)
+
+    writer = threading.Thread(target=other_writer)
+
+    def just_before_commit(_: object) -> None:  # this transaction's journal rows are written, COMMIT not yet sent
+        writer.start()
+        for _ in range(300):  # until the other writer committed, or waits for this one
+            if committed or errors or _waiting_for_a_lock(database):
+                break
+            time.sleep(0.1)
+        committed.append("tombstone")
+
+    with database.session() as first:
+        stone = Tombstone(number="2201999999", erased_at=utcnow(), erased_by=None)
+        first.add(stone)
+        first.flush()
+        journal.note(first, "tombstone", str(stone.id))
+        event.listen(first.connection(), "commit", just_before_commit)
+        first.commit()
+    writer.join(timeout=60)
+    assert not errors and len(committed) == 2, (errors, committed)
+    with database.session() as session:
+        numbered = list(session.scalars(select(FeedChange.kind).where(FeedChange.kind.in_(["tombstone", "person"]))
+                                        .order_by(FeedChange.seq)))
+    assert numbered[-2:] == committed  # whoever commits first has the lower number
+
+
+def test_a_rolled_back_change_leaves_no_journal_row(database: Database) -> None:
+    with database.session() as session:
+        journal.note(session, "person", "never-committed")
+        session.rollback()
+        session.commit()
+        assert session.scalar(select(func.count()).where(FeedChange.ref == "never-committed")) == 0

@@ -12,7 +12,7 @@ from server.core.database import Database
 from server.devices.tables import Device
 from server.presence import ingest
 from server.presence.tables import Event, EventConflict
-from tests.server.conftest import Kiosk
+from tests.server.conftest import Kiosk, Person, activated
 from tests.server.events import event, push
 
 
@@ -45,6 +45,21 @@ def test_same_event_id_with_other_content_is_a_conflict(client: TestClient, kios
         logged = session.scalars(select(EventConflict)).all()
     assert kept == 0.7312
     assert len(logged) == 1 and logged[0].content["score"] == 0.9
+
+
+def test_an_event_stored_under_another_device_is_not_stored_twice(client: TestClient, kiosk: Kiosk, admin: Person,
+                                                                   database: Database) -> None:
+    """A kiosk provisioned again as a new device (or pulled out, then pushing) sends old events again."""
+    events = [event(seq) for seq in range(1, 4)]
+    assert {r["status"] for r in push(client, kiosk, events).json()["results"]} == {"accepted"}
+    registered = client.post("/api/v1/devices", json={"name": "door LAB-1 again", "room": "LAB-1",
+                                                      "model_id": "test-model"}, headers=admin.headers)
+    again = activated(client, registered.json())
+    changed = {**events[2], "score": 0.1}
+    results = push(client, again, [events[0], events[1], changed, event(4)]).json()["results"]
+    assert [r["status"] for r in results] == ["duplicate", "duplicate", "conflict", "accepted"]
+    assert kiosk.id in results[0]["reason"] and kiosk.id in results[2]["reason"]
+    assert (_stored(database, kiosk.id), _stored(database, again.id)) == (3, 1)
 
 
 def test_thousand_events_with_ten_malformed_store_990_and_name_the_10(client: TestClient, kiosk: Kiosk,
@@ -104,7 +119,7 @@ def test_a_body_that_is_not_a_batch_is_a_4xx_problem(client: TestClient, kiosk: 
     url = f"/api/v1/devices/{kiosk.id}/events:batch"
     headers = {**kiosk.headers, "Idempotency-Key": str(uuid.uuid4())}
     for body, where in (({"events": []}, "events"), ({"rows": []}, "events"), ([1, 2], "body"),
-                        ({"events": [event(s) for s in range(1, 1002)]}, "events"), ({"events": [1]}, "events")):
+                        ({"events": [event(s) for s in range(1, 1002)]}, "events"), ({"events": 1}, "events")):
         response = client.post(url, json=body, headers=headers)
         assert response.status_code == 422, response.text
         assert response.headers["content-type"] == "application/problem+json"
@@ -153,3 +168,31 @@ def test_racing_identical_batches_store_each_event_once(database: Database, kios
     assert _stored(database, kiosk.id) == 200
     accepted = sum(r["status"] == "accepted" for reply in replies for r in reply["results"])  # type: ignore[attr-defined]
     assert accepted == 200
+
+
+def test_an_event_with_an_absurd_time_is_rejected_alone(client: TestClient, kiosk: Kiosk, database: Database) -> None:
+    events = [event(1), event(2, captured_at="0001-01-01T00:00:00+05:00"),
+              event(3, captured_at="9999-12-31T23:59:59-05:00"), event(4, captured_at="1999-12-31T23:59:59Z"),
+              event(5, captured_at="2101-01-01T00:00:00Z"), event(6)]
+    response = push(client, kiosk, events)
+    assert response.status_code == 200, response.text
+    results = response.json()["results"]
+    assert [r["status"] for r in results] == ["accepted", "rejected", "rejected", "rejected", "rejected", "accepted"]
+    for result in results[1:5]:
+        assert "captured_at" in result["reason"] and "2000-01-01" in result["reason"], result["reason"]
+    assert "0001-01-01T00:00:00+05:00" in results[1]["reason"]
+    assert _stored(database, kiosk.id) == 2
+
+
+def test_an_item_that_is_not_an_object_is_rejected_alone(client: TestClient, kiosk: Kiosk,
+                                                          database: Database) -> None:
+    items: list[object] = [event(1), None, 7, "an event", [event(2)], True, event(3)]
+    response = push(client, kiosk, items)
+    assert response.status_code == 200, response.text
+    results = response.json()["results"]
+    assert [r["status"] for r in results] == ["accepted", *["rejected"] * 5, "accepted"]
+    for result, kind in zip(results[1:6], ("null", "number", "string", "array", "boolean"), strict=True):
+        assert result["id"] is None and "JSON object" in result["reason"] and kind in result["reason"], result
+    assert _stored(database, kiosk.id) == 2
+    again = push(client, kiosk, [None])  # a batch of nothing but junk is still answered per item
+    assert again.status_code == 200 and again.json()["results"][0]["status"] == "rejected"

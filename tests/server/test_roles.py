@@ -53,6 +53,7 @@ EXPECTED: dict[tuple[str, str], set[Role] | str] = {
     ("PATCH", "/api/v1/devices/{device_id}"): {A},
     ("POST", "/api/v1/devices/{device_id}:revoke"): {A},
     ("POST", "/api/v1/devices/{device_id}:rotate-token"): {A},
+    ("POST", "/api/v1/devices/{device_id}:activate"): PUBLIC,  # the provisioning token is the credential
     ("GET", "/api/v1/devices/{device_id}/commands"): {A, H, T},
     ("POST", "/api/v1/devices/{device_id}/commands"): {A, T},
     ("POST", "/api/v1/devices/{device_id}/events:batch"): DEVICE,

@@ -17,11 +17,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import cv2
+import numpy as np
 import pytest
 import requests
 
 from kiosk.events import new_event
 from kiosk.store import Store
+from sync import credentials as creds
 from sync.config import SyncConfig
 from sync.credentials import Credentials
 
@@ -258,7 +261,18 @@ def write_backlog(store: Store, count: int, start: float | None = None, spacing_
 
 
 def credentials_for(server_url: str, device: dict[str, Any]) -> Credentials:
-    return Credentials(server_url, device["device"]["id"], device["token"])
+    """What a kiosk keeps from a device's provisioning code: the code, and a device token it made, waiting
+    for the exchange (the runner's first step)."""
+    return creds.check(server_url, device["device"]["id"], device["provisioning_token"])
+
+
+def activated_for(server_url: str, device: dict[str, Any]) -> Credentials:
+    """Credentials whose provisioning code was exchanged already, as after a kiosk's first cycle."""
+    pending = credentials_for(server_url, device)
+    answer = requests.post(f"{server_url}/api/v1/devices/{device['device']['id']}:activate", timeout=30,
+                           json={"provisioning_token": pending.provisioning_token, "device_token": pending.token})
+    assert answer.status_code == 200, answer.text
+    return pending.activated()
 
 
 @dataclass
@@ -310,3 +324,31 @@ def write_config(path: Path, store_path: Path, **sync: Any) -> Path:
             lines.append(f"{key} = {value}")
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+# -- a camera ----------------------------------------------------------------------------------------
+class ShownSource:
+    """A camera looking at a grey wall, or at whatever the test holds up (a QR code)."""
+
+    name, live, fps = "shown", False, 10.0
+
+    def __init__(self) -> None:
+        self.frame = np.full((360, 480, 3), 128, np.uint8)
+
+    def show(self, text: str | None) -> None:
+        wall = np.full((360, 480, 3), 128, np.uint8)
+        if text:
+            code = cv2.QRCodeEncoder.create().encode(text)
+            code = cv2.resize(code, None, fx=4, fy=4, interpolation=cv2.INTER_NEAREST)
+            h, w = code.shape[:2]
+            wall[40:40 + h, 40:40 + w] = np.repeat(code[:, :, None], 3, axis=2)
+        self.frame = wall
+
+    def open(self) -> None:
+        pass
+
+    def read(self) -> np.ndarray:
+        return self.frame.copy()
+
+    def close(self) -> None:
+        pass

@@ -7,6 +7,7 @@ mode ingests a kiosk's backlog without duplicates when run twice."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -29,9 +30,11 @@ from server.core.database import Database
 from server.faces.tables import Template
 from server.feed import journal
 from server.presence.tables import Event
+from sync import credentials as creds
 from sync import state
 from sync.credentials import parse_payload
-from sync.service import Sync, provision
+from sync.provisioning import provision
+from sync.runner import Sync
 from tests.sync.conftest import (
     MODEL_ID,
     ROOT,
@@ -71,8 +74,9 @@ def server_events(database_url: str, device_id: str | None = None) -> list[tuple
 def through(payload: str, server: str) -> str:
     """The provisioning payload with another server URL (the tests' proxy in front of the server)."""
     found = parse_payload(payload)
+    assert found.provisioning_token is not None
     return (f"labgate://provision?server={quote(server, safe='')}&device={quote(found.device_id, safe='')}"
-            f"&token={quote(found.token, safe='')}")
+            f"&token={quote(found.provisioning_token, safe='')}")
 
 
 def all_ids(store: Store) -> list[str]:
@@ -82,8 +86,10 @@ def all_ids(store: Store) -> list[str]:
 def test_a_backlog_written_while_the_server_is_down_arrives_once(server_db: str, server_log: Path,
                                                                  tmp_path: Path) -> None:
     server = LiveServer(server_db, server_log).start()
-    device = server.register_device()
-    server.stop()  # down from here on
+    try:
+        device = server.register_device()
+    finally:
+        server.stop()  # down from here on
     store = Store(tmp_path / "kiosk.db")
     config = write_config(tmp_path / "config.toml", store.path, batch_size=1000, interval_s=0.2, pull_interval_s=5.0,
                           timeout_s=10.0, backoff_s=(0.1, 1.0))
@@ -218,11 +224,13 @@ def test_a_revoked_kiosk_stops_pushing_keeps_recording_and_loses_nothing(live_se
         second = api.register_device(name="door LAB-1 (again)")
         pasted = subprocess.run(
             [sys.executable, "-m", "sync.cli", "provision", "-", "--config",
-             str(write_config(tmp_path / "config.toml", store.path)), "--check"],
+             str(write_config(tmp_path / "config.toml", store.path))],
             input=through(second["qr_payload"], proxy.url) + "\n", capture_output=True,
             text=True, cwd=ROOT, timeout=60)
-        assert pasted.returncode == 0, pasted.stderr
-        assert second["token"] not in pasted.stdout + pasted.stderr, "the token is never printed"
+        assert pasted.returncode == 0 and "activated" in pasted.stdout, pasted.stdout + pasted.stderr
+        assert second["provisioning_token"] not in pasted.stdout + pasted.stderr, "the token is never printed"
+        kept = creds.load(tmp_path / "kiosk.sync-credentials.json")
+        assert kept is not None and not kept.pending and kept.token not in pasted.stdout + pasted.stderr
         wait_for(lambda: store.outbox_size() == 0, 30, "the kept events to reach the server under the new device")
         assert store.sync_value("device_id") == second["device"]["id"] and store.sync_value("state") == "ok"
 
@@ -243,6 +251,38 @@ def test_a_revoked_kiosk_stops_pushing_keeps_recording_and_loses_nothing(live_se
     assert by_device == {first["device"]["id"]: 500, second["device"]["id"]: 61}
 
 
+class PullOut:
+    """A kiosk that cannot reach the server, serving its events on its pull-out endpoint, and
+    ``labgate-server pull-device`` run against it."""
+
+    def __init__(self, store: Store, device_id: str, server_db: str) -> None:
+        self.store, self.device_id = store, device_id
+        self.token = "kiosk-events-token-" + uuid.uuid4().hex
+        self.http = StatusServer("127.0.0.1", 0, store, lambda: {}, lambda: b"", self.token,
+                                 lambda: store.sync_value("device_id") or "").start()
+        self.env = {**os.environ, **SERVER_ENV, "LABGATE_DATABASE_URL": server_db}
+
+    def command(self, *extra: str) -> list[str]:
+        return [sys.executable, "-m", "server.cli", "pull-device", f"http://127.0.0.1:{self.http.port}", "--token",
+                self.token, "--device-id", self.store.sync_value("device_id") or "", *extra]
+
+    def run(self, *extra: str) -> tuple[int, int, str]:
+        """(accepted, duplicate, the printed line) of one run."""
+        done = subprocess.run(self.command(*extra), capture_output=True, text=True, cwd=ROOT, env=self.env,
+                              timeout=120)
+        assert done.returncode == 0, done.stderr
+        return counts(done.stdout)
+
+    def stop(self) -> None:
+        self.http.stop()
+
+
+def counts(printed: str) -> tuple[int, int, str]:
+    found = re.search(r"accepted (\d+), duplicate (\d+)", printed)
+    assert found, printed
+    return int(found[1]), int(found[2]), printed
+
+
 def test_pull_mode_ingests_a_kiosks_backlog_once_when_run_twice(live_server: LiveServer, server_db: str,
                                                                 tmp_path: Path) -> None:
     device = live_server.register_device()
@@ -250,30 +290,30 @@ def test_pull_mode_ingests_a_kiosks_backlog_once_when_run_twice(live_server: Liv
     store = Store(tmp_path / "kiosk.db")
     config = fast_config()
     provision(store, config, credentials_for("http://127.0.0.1:9", device), "test")  # a server it cannot reach
-    state.set_values(store, {"device_id": device_id})
+    store.set_sync_values({"device_id": device_id})  # the mirror the kiosk's /events names itself by
     write_backlog(store, 2_450)
     presence = Presence(store, Door(), Metrics())
     for i in range(50):
         presence.accept_fallback(f"2206{i:06d}", "qr")
-    token = "kiosk-events-token-" + uuid.uuid4().hex
-    http = StatusServer("127.0.0.1", 0, store, lambda: {}, lambda: b"", token, lambda: device_id).start()
-    env = {**os.environ, **SERVER_ENV, "LABGATE_DATABASE_URL": server_db}
-
-    def pull_device() -> str:
-        done = subprocess.run([sys.executable, "-m", "server.cli", "pull-device", f"http://127.0.0.1:{http.port}",
-                               "--token", token, "--device-id", device_id], capture_output=True, text=True,
-                              cwd=ROOT, env=env, timeout=120)
-        assert done.returncode == 0, done.stderr
-        return done.stdout
-
+    kiosk = PullOut(store, device_id, server_db)
     try:
-        assert "accepted 2500, duplicate 0" in pull_device()
-        assert "accepted 0" in pull_device()
-        assert len(server_events(server_db, device_id)) == 2_500
+        assert kiosk.run()[:2] == (2_500, 0)
+        first = server_events(server_db, device_id)
+        assert kiosk.run()[:2] == (0, 0), "the second run resumes after what is stored: nothing to read"
+        # Forced to read everything again: every event goes through the ingest and comes back a duplicate.
+        assert kiosk.run("--after", "0")[:2] == (0, 2_500)
+        assert sorted(server_events(server_db, device_id)) == sorted(first), "rows unchanged"
+
+        # Two runs at once over the same 100 new events: each stored once, the other run counts duplicates.
         write_backlog(store, 100)
-        assert "accepted 100, duplicate 0" in pull_device()
+        both = [subprocess.Popen(kiosk.command("--after", "2500"), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                 text=True, cwd=ROOT, env=kiosk.env) for _ in range(2)]
+        outputs = [run.communicate(timeout=120) for run in both]
+        assert all(run.returncode == 0 for run in both), [err for _, err in outputs]
+        tallies = [counts(out)[:2] for out, _ in outputs]
+        assert sum(a for a, _ in tallies) == 100 and sum(a + d for a, d in tallies) == 200, tallies
     finally:
-        http.stop()
+        kiosk.stop()
     stored = server_events(server_db, device_id)
     assert len(stored) == 2_600 and {e for _, e, _ in stored} == set(all_ids(store))
     # The kiosk's own push later finds them all on the server: duplicates, marked synced, nothing added.
@@ -281,3 +321,26 @@ def test_pull_mode_ingests_a_kiosks_backlog_once_when_run_twice(live_server: Liv
     report = Sync(store, config).once()
     assert report.state == "ok" and report.pushed.duplicate == 2_600 and report.pushed.accepted == 0
     assert store.outbox_size() == 0 and len(server_events(server_db, device_id)) == 2_600
+
+
+def test_pull_mode_after_reprovisioning_as_a_new_device_stores_no_event_twice(live_server: LiveServer,
+                                                                              server_db: str, tmp_path: Path) -> None:
+    old, new = live_server.register_device(), live_server.register_device(name="door LAB-1 (again)")
+    old_id, new_id = old["device"]["id"], new["device"]["id"]
+    store = Store(tmp_path / "kiosk.db")
+    store.set_sync_values({"device_id": old_id})
+    write_backlog(store, 300)
+    kiosk = PullOut(store, old_id, server_db)
+    try:
+        assert kiosk.run()[:2] == (300, 0)
+        store.set_sync_values({"device_id": new_id})  # provisioned again as a new device (sync mirrors its id)
+        write_backlog(store, 40)
+        accepted, duplicate, printed = kiosk.run()
+        assert (accepted, duplicate) == (40, 300), printed
+        assert "300 of them stored under an earlier device id" in printed
+        assert kiosk.run()[:2] == (0, 340), "run again: still nothing stored twice"
+    finally:
+        kiosk.stop()
+    assert len(server_events(server_db, old_id)) == 300 and len(server_events(server_db, new_id)) == 40
+    stored = server_events(server_db)
+    assert len(stored) == 340 and {e for _, e, _ in stored} == set(all_ids(store)), "each event once"

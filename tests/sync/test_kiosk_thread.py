@@ -1,7 +1,8 @@
 """Sync as a thread of the running kiosk (kiosk/kiosk.py): a provisioning QR code shown to the camera
-is taken only in technician mode; then the thread syncs on its own, a new event is pushed at once
-(the event wakes it), the health the technician screen reads shows the sync state, and a person
-erased on the server leaves the recognition loop's gallery."""
+is taken only in technician mode (the screen tells the kiosk who is signed in); then the thread
+exchanges the code, syncs on its own, a new event is pushed at once (the event wakes it), the health
+the technician screen reads shows the sync state, and a person erased on the server leaves the
+recognition loop's gallery. The clock offset sync measures reaches the kiosk's events."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 
@@ -17,37 +17,12 @@ from kiosk import config as kiosk_config
 from kiosk.kiosk import Kiosk
 from kiosk.store import Store
 from models.engine import FaceEngine
-from tests.sync.conftest import ROOT, LiveServer, write_config
+from sync.provisioning import provision
+from tests.sync.conftest import ROOT, LiveServer, ShownSource, credentials_for, write_config
+from tests.sync.proxy import Proxy
 from tests.sync.test_acceptance import _template, server_events, wait_for
 
 pytestmark = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
-
-
-class ShownSource:
-    """A camera looking at a grey wall, or at whatever the test holds up (a QR code)."""
-
-    name, live, fps = "shown", False, 10.0
-
-    def __init__(self) -> None:
-        self.frame = np.full((360, 480, 3), 128, np.uint8)
-
-    def show(self, text: str | None) -> None:
-        wall = np.full((360, 480, 3), 128, np.uint8)
-        if text:
-            code = cv2.QRCodeEncoder.create().encode(text)
-            code = cv2.resize(code, None, fx=4, fy=4, interpolation=cv2.INTER_NEAREST)
-            h, w = code.shape[:2]
-            wall[40:40 + h, 40:40 + w] = np.repeat(code[:, :, None], 3, axis=2)
-        self.frame = wall
-
-    def open(self) -> None:
-        pass
-
-    def read(self) -> np.ndarray:
-        return self.frame.copy()
-
-    def close(self) -> None:
-        pass
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +54,7 @@ def test_the_kiosk_takes_a_provisioning_qr_in_technician_mode_and_syncs_in_its_t
         assert not credentials.exists(), "a provisioning code is refused outside technician mode"
 
         rotated = api.call("POST", f"/devices/{device_id}:rotate-token")  # the first code was seen by a passer-by
-        store.audit("19800101", "technician.login", name="Budi")  # what the screen writes on sign-in
+        kiosk.technician = "19800101"  # what the screen sets on a technician's sign-in
         source.show(rotated["qr_payload"])
         wait_for(credentials.exists, 10, "the provisioning code to be read in technician mode")
         source.show(None)
@@ -105,3 +80,29 @@ def test_the_kiosk_takes_a_provisioning_qr_in_technician_mode_and_syncs_in_its_t
     finally:
         kiosk.stop()
     assert kiosk.sync is not None and not kiosk.sync.alive
+
+
+def test_the_clock_offset_sync_measures_flags_the_kiosks_events_beyond_the_configured_limit(
+        live_server: LiveServer, engine: FaceEngine, tmp_path: Path) -> None:
+    proxy = Proxy(("127.0.0.1", live_server.port), shift_s=600.0)  # the server's clock is 10 minutes ahead
+    device = live_server.register_device()
+    store = Store(tmp_path / "kiosk.db")
+    sync_file = write_config(tmp_path / "config.toml", store.path, interval_s=0.2, pull_interval_s=0.5,
+                             backoff_s=(0.05, 0.5), clock_suspect_s=120.0)
+    config = kiosk_config.load(ROOT / "config.toml")
+    config = replace(config, path=sync_file, http=replace(config.http, enabled=False))
+    kiosk = Kiosk(config, source=ShownSource(), engine=engine, store=store)
+    try:
+        assert kiosk.presence.clock_suspect_s == 120.0, "[sync] clock_suspect_s reaches the kiosk's presence"
+        before = kiosk.presence.accept_fallback("2201000021", "pin").event
+        assert before is not None and not before.clock_suspect, "no offset measured yet: nothing to suspect"
+        kiosk.start()
+        provision(store, kiosk.sync_config, credentials_for(proxy.url, device), "test")
+        wait_for(lambda: kiosk.health()["sync"]["clock_offset_s"] is not None and store.outbox_size() == 0, 20,
+                 "sync to measure the clock and push")
+        assert 598 <= kiosk.health()["sync"]["clock_offset_s"] <= 602
+        after = kiosk.presence.accept_fallback("2201000022", "pin").event
+        assert after is not None and after.clock_suspect, "10 minutes off is beyond the 2 configured"
+    finally:
+        kiosk.stop()
+        proxy.close()

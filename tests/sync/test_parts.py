@@ -20,8 +20,10 @@ import pytest
 import requests
 from sqlalchemy import select
 
+from kiosk.config import FallbackConfig
 from kiosk.door import Door
 from kiosk.events import new_event
+from kiosk.fallback import Fallback
 from kiosk.metrics import Metrics
 from kiosk.pin import hash_pin
 from kiosk.presence import Presence
@@ -34,9 +36,20 @@ from sync import push, state
 from sync.apply import PageError, apply_page, read_page
 from sync.backoff import Backoff, retry_after
 from sync.config import load as load_sync_config
-from sync.service import Sync, provision
-from tests.sync.conftest import ROOT, LiveServer, credentials_for, fast_config, write_backlog, write_config
+from sync.provisioning import provision
+from sync.runner import Sync
+from tests.sync.conftest import (
+    MODEL_ID,
+    ROOT,
+    LiveServer,
+    activated_for,
+    credentials_for,
+    fast_config,
+    write_backlog,
+    write_config,
+)
 from tests.sync.proxy import Proxy, Request
+from tests.sync.test_acceptance import through
 
 sqlite_only = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 
@@ -129,7 +142,9 @@ def test_a_clock_an_hour_off_is_measured_and_its_events_flagged_not_dropped(live
 def test_conflicts_and_rejections_are_set_aside_shown_and_never_block(live_server: LiveServer, server_db: str,
                                                                      tmp_path: Path) -> None:
     device = live_server.register_device()
-    store, config = kiosk(tmp_path, live_server, device)
+    store, config = Store(tmp_path / "kiosk.db"), fast_config()
+    found = activated_for(live_server.base, device)
+    provision(store, config, found, "test")
     write_backlog(store, 40)
     clash = new_event("2201000002", "accept", "pin", time.time())
     bad = new_event("not a number!", "accept", "pin", time.time())
@@ -139,7 +154,7 @@ def test_conflicts_and_rejections_are_set_aside_shown_and_never_block(live_serve
     other = {**clash.contract(), "seq": 41, "person": "2201999999"}  # the same id already there, other content
     answer = requests.post(f"{live_server.base}/api/v1/devices/{device['device']['id']}/events:batch",
                            json={"events": [other]}, timeout=30,
-                           headers={"Authorization": f"Bearer {device['token']}", "Idempotency-Key": "x1"})
+                           headers={"Authorization": f"Bearer {found.token}", "Idempotency-Key": "x1"})
     assert answer.json()["results"][0]["status"] == "accepted"
 
     report = Sync(store, config).once()
@@ -263,12 +278,14 @@ def test_people_enrolled_here_keep_their_local_pin_and_roles_server_people_follo
 
 
 # -- provisioning ----------------------------------------------------------------------------------
-def test_provisioning_payloads_are_checked_and_the_token_kept_private(tmp_path: Path) -> None:
-    token = "lgd_" + "x" * 43
+def test_provisioning_payloads_are_checked_and_the_tokens_kept_private(tmp_path: Path) -> None:
+    token = "lgp_" + "x" * 43
     found = creds.parse_payload(f"labgate://provision?server=https%3A%2F%2Flab.example%3A8480%2F&device=d-1&token="
                                 f"{token}")
-    assert (found.server, found.device_id, found.token) == ("https://lab.example:8480", "d-1", token)
-    assert token not in repr(found)
+    assert (found.server, found.device_id, found.provisioning_token) == ("https://lab.example:8480", "d-1", token)
+    assert found.pending and found.token.startswith("lgd_") and len(found.token) >= 43, "the kiosk makes its own"
+    assert found.token != creds.parse_payload(f"labgate://provision?server=http%3A%2F%2Fx&device=d&token={token}").token
+    assert token not in repr(found) and found.token not in repr(found)
     for payload, says in [("LG1.abc.def", "not a provisioning payload"),
                           ("labgate://provision?server=ftp%3A%2F%2Fx&device=d&token=" + token, "http"),
                           ("labgate://provision?server=http%3A%2F%2Fx&token=" + token, "device"),
@@ -279,9 +296,75 @@ def test_provisioning_payloads_are_checked_and_the_token_kept_private(tmp_path: 
     path = tmp_path / "state" / "sync-credentials.json"
     creds.save(path, found)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600 and creds.load(path) == found
+    creds.save(path, found.activated())
+    kept = creds.load(path)
+    assert kept == found.activated() and not kept.pending and "provisioning_token" not in path.read_text()
     path.write_text("{not json")
     with pytest.raises(creds.ProvisioningError, match="damaged"):
         creds.load(path)
+
+
+@sqlite_only
+def test_a_provisioning_code_is_exchanged_once_a_lost_answer_is_retried_and_a_second_kiosk_refused(
+        live_server: LiveServer, tmp_path: Path) -> None:
+    device = live_server.register_device()
+    lost: list[Request] = []
+
+    def decide(request: Request) -> str | None:
+        if request.path.endswith(":activate") and not lost:
+            lost.append(request)
+            return "drop"  # the server took the device token; the kiosk never hears back
+        return None
+
+    proxy = Proxy(("127.0.0.1", live_server.port), decide=decide)
+    store, config = kiosk(tmp_path, proxy, device)
+    try:
+        first = Sync(store, config).once()
+        assert first.state == "offline" and "provisioning code waits for the server" in first.detail, first.detail
+        second = Sync(store, config).once()  # the same device token again: the server answers yes again
+        assert second.state == "ok", second.detail
+        activations = [r for r in proxy.seen if r.path.endswith(":activate")]
+        assert len(activations) == 2 and "authorization" not in activations[0].headers
+        kept = creds.load(config.credentials_path(store.path))
+        assert kept is not None and not kept.pending and kept.provisioning_token is None
+
+        # Someone else with a photo of the QR code: refused, told why, and the code dropped.
+        other = Store(tmp_path / "other" / "kiosk.db")
+        provision(other, config, credentials_for(live_server.base, device), "test")
+        report = Sync(other, config).once()
+        assert report.state == "unprovisioned", report.detail
+        assert "refused the provisioning code (409)" in report.detail and "already used" in report.detail
+        assert not config.pending_path(other.path).exists() and not config.credentials_path(other.path).exists()
+        assert live_server.call("GET", f"/devices/{device['device']['id']}")["activated_from"] == "127.0.0.1"
+
+        # The used code shown to the working kiosk again: refused, and its credentials stay as they were.
+        config_file = write_config(tmp_path / "config.toml", store.path)
+        again = cli("provision", through(device["qr_payload"], proxy.url), "--config", str(config_file))
+        assert again.returncode == 3 and "already used" in again.stderr and "unchanged" in again.stderr
+        assert creds.load(config.credentials_path(store.path)) == kept
+        assert state.status(store)["provisioning_refused"] and Sync(store, config).once().state == "ok"
+    finally:
+        proxy.close()
+
+
+@sqlite_only
+def test_a_pulled_qr_key_and_config_reach_the_kiosks_settings(live_server: LiveServer, tmp_path: Path) -> None:
+    device = live_server.register_device()
+    person = live_server.call("POST", "/people", 201, json={"number": "2201000010", "name": "Rina",
+                                                            "roles": ["student"]})
+    store, config = kiosk(tmp_path, live_server, device)
+    fallback = Fallback(store, Presence(store, Door(), Metrics()), Metrics(), FallbackConfig())
+    issued = live_server.call("POST", f"/people/{person['id']}/qr-token", 201)["token"]
+    assert fallback.qr(issued).reason == "no_key", "no key before the first pull"
+    assert Sync(store, config).once().state == "ok"
+    accepted = fallback.qr(issued)
+    assert accepted.ok and accepted.greeting is not None and accepted.greeting.number == "2201000010", accepted
+    assert store.events_after(0)[-1].method == "qr", "the server-signed token let Rina in, offline from here on"
+    pulled = json.loads(store.setting("server_config") or "{}")
+    assert (pulled["room"], pulled["name"], pulled["model_id"]) == ("LAB-1", "door LAB-1", MODEL_ID)
+    live_server.call("PATCH", f"/devices/{device['device']['id']}", json={"room": "LAB-7"})
+    assert Sync(store, config).once().state == "ok"
+    assert json.loads(store.setting("server_config") or "{}")["room"] == "LAB-7", "a change arrives with the next pull"
 
 
 def test_the_cli_teaches_and_refuses_bad_input_with_clear_messages(tmp_path: Path) -> None:
@@ -303,8 +386,9 @@ def test_the_cli_teaches_and_refuses_bad_input_with_clear_messages(tmp_path: Pat
     wrong = cli("provision", "labgate://provision?server=x", "--config", str(good))
     assert wrong.returncode == 2 and "labgate-sync:" in wrong.stderr
     pasted = cli("provision", "--server", "http://127.0.0.1:9", "--device", "d-1", "--token-stdin", "--config",
-                 str(good), stdin="lgd_" + "y" * 43 + "\n")
-    assert pasted.returncode == 0 and "y" * 43 not in pasted.stdout
+                 str(good), stdin="lgp_" + "y" * 43 + "\n")
+    assert pasted.returncode == 0 and "y" * 43 not in pasted.stdout + pasted.stderr
+    assert "waits for the server" in pasted.stderr and "code is kept" in pasted.stderr, "exchanged later, by sync"
     status = cli("status", "--json", "--config", str(good))
     assert json.loads(status.stdout)["credentials_file"].endswith("sync-credentials.json")
     assert "y" * 43 not in status.stdout
@@ -313,7 +397,7 @@ def test_the_cli_teaches_and_refuses_bad_input_with_clear_messages(tmp_path: Pat
 def test_one_runner_per_store_the_other_waits_in_standby(tmp_path: Path) -> None:
     store = Store(tmp_path / "kiosk.db")
     config = fast_config()
-    provision(store, config, creds.check("http://127.0.0.1:9", "d-1", "lgd_" + "z" * 43), "test")
+    provision(store, config, creds.check("http://127.0.0.1:9", "d-1", "lgp_" + "z" * 43), "test")
     first = Sync(store, config)
     assert first._acquire()
     try:

@@ -4,11 +4,12 @@ One ``Sync`` serves one device store, as a thread of the kiosk (``start``/``stop
 its own process (``labgate-sync run``, ``once``). Only one runner works on a store at a time (an
 exclusive lock beside it); another one waits in ``standby``.
 
-Each cycle: read the credentials (a new provisioning is picked up here), drain the outbox in batches
-(pulling between batches whenever a pull is due, so an erasure never waits behind a long backlog),
-then pull. A failure backs off exponentially with jitter, never sooner than a ``Retry-After``. A
-401 stops all traffic with the state ``unauthorised`` until new credentials arrive; events keep
-being recorded and wait in the outbox.
+Each cycle: exchange a waiting provisioning code (``sync.provisioning``), read the credentials (new
+ones are picked up here), drain the outbox in batches (pulling between batches
+whenever a pull is due, so an erasure never waits behind a long backlog), then pull. A failure
+backs off exponentially with jitter, never sooner than a ``Retry-After``. A 401 stops all traffic
+with the state ``unauthorised`` until new credentials arrive; events keep being recorded and wait
+in the outbox.
 """
 
 from __future__ import annotations
@@ -18,32 +19,28 @@ import json
 import logging
 import os
 import sqlite3
-import sys
 import threading
 import time
 from dataclasses import dataclass, field, replace
-from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
-from kiosk import config as kiosk_config
-from kiosk.events import iso_utc
 from kiosk.logs import log
 from kiosk.store import Store
-from models.settings import SettingsError
-from sync import config as sync_config
 from sync import credentials as creds
-from sync import push, state
+from sync import push
 from sync.apply import PageError
 from sync.backoff import Backoff
 from sync.client import Client, Refused, Retry, Unauthorised
-from sync.commands import Commands, Handler, Outcome
+from sync.commands import Commands, Handler
 from sync.config import SyncConfig
 from sync.credentials import Credentials, ProvisioningError
+from sync.provisioning import REFUSED, Exchange, activate_pending
 from sync.pull import Pulled, pull
-from sync.state import State
+from sync.state import State, status
 
 ERROR_BACKOFF_FACTOR = 10  # a refused request or an unreadable page is retried slower than a network failure
 CREDENTIALS_POLL_S = 2.0  # how often an unprovisioned or refused kiosk looks for new credentials (a file read)
+PROVISION_AGAIN = "provision the kiosk again (the server's QR code in technician mode, or labgate-sync provision)"
 
 
 @dataclass
@@ -94,7 +91,7 @@ class Sync:
             self._thread.join(timeout)
 
     def wake(self) -> None:
-        """New events are waiting: push them now instead of at the next interval."""
+        """New events are waiting (or new credentials): work now instead of at the next interval."""
         self._wake.set()
 
     def on_event(self, _event: object, _first_wall: float | None) -> None:
@@ -136,18 +133,19 @@ class Sync:
         if not self._acquire():
             self._set_state(State.STANDBY, f"another process holds {self.lock_path}")
             return self.config.interval_s, False
-        client = self._current_client()
+        exchange = activate_pending(self.store, self.config)
+        waiting = exchange.detail if exchange.exchange is Exchange.WAITING else ""
+        client = self._current_client(waiting)
         if client is None:  # not provisioned, or refused: only watch for new credentials
+            if waiting:
+                return self._failed(State.OFFLINE, waiting, self.backoff.next())
             return min(self.config.interval_s, CREDENTIALS_POLL_S), True
         try:
-            self._exchange(client)
+            self._work(client)
         except Unauthorised as exc:
-            self._refused_credentials = client.credentials
-            self._set_state(State.UNAUTHORISED, f"device not authorised: {exc}; events are kept on this kiosk "
-                                                "until it is provisioned again")
+            self._refused(client, exc)
             log("sync_stopped_pushing", level=logging.WARNING, device=client.credentials.device_id,
-                outbox=self.store.outbox_size(), note="provision the kiosk again (QR code in technician mode, or "
-                                                      "labgate-sync provision)")
+                outbox=self.store.outbox_size(), note=PROVISION_AGAIN)
             return min(self.config.interval_s, CREDENTIALS_POLL_S), False
         except Retry as exc:
             return self._failed(State.OFFLINE, str(exc), self.backoff.next(exc.retry_after), exc.retry_after)
@@ -158,13 +156,7 @@ class Sync:
         self._succeeded()
         return min(self.config.interval_s, max(0.0, self._next_pull - time.monotonic())), True
 
-    def _failed(self, new: State, why: str, wait: float, retry_after: float | None = None) -> tuple[float, bool]:
-        log("sync_retry", level=logging.INFO if new is State.OFFLINE else logging.WARNING, state=new.value,
-            wait_s=round(wait, 2), retry_after=retry_after, failures=self.backoff.failures, error=why)
-        self._set_state(new, f"{why}; next try in {wait:.1f} s")
-        return wait, False
-
-    def _exchange(self, client: Client) -> None:
+    def _work(self, client: Client) -> None:
         """Drain the outbox (pulling whenever due), then pull if due."""
         while not self._stop.is_set():
             if time.monotonic() >= self._next_pull:
@@ -172,6 +164,18 @@ class Sync:
             if not self._push_one(client):
                 self._batch_size = self.config.batch_size  # drained: a narrowed batch size was for then
                 break
+
+    def _refused(self, client: Client, exc: Unauthorised) -> None:
+        """The server refused these credentials: no more requests with them until new ones arrive."""
+        self._refused_credentials = client.credentials
+        self._set_state(State.UNAUTHORISED, f"device not authorised: {exc}; events are kept on this kiosk until it "
+                                            "is provisioned again")
+
+    def _failed(self, new: State, why: str, wait: float, retry_after: float | None = None) -> tuple[float, bool]:
+        log("sync_retry", level=logging.INFO if new is State.OFFLINE else logging.WARNING, state=new.value,
+            wait_s=round(wait, 2), retry_after=retry_after, failures=self.backoff.failures, error=why)
+        self._set_state(new, f"{why}; next try in {wait:.1f} s")
+        return wait, False
 
     def _push_one(self, client: Client) -> bool:
         """One batch; False when the outbox had nothing to send."""
@@ -234,14 +238,16 @@ class Sync:
             return Report(State.STANDBY.value, f"another process holds {self.lock_path}; is labgate-sync or "
                                                "the kiosk's sync thread running?")
         self.pushed, self.pulled, self._next_pull = push.Pushed(), Pulled(), 0.0
+        client = None
         try:
-            client = self._current_client()
+            exchange = activate_pending(self.store, self.config)
+            client = self._current_client(exchange.detail if exchange.exchange is Exchange.WAITING else "")
             if client is not None:
-                self._exchange(client)
+                self._work(client)
                 self._set_state(State.OK, "")
         except Unauthorised as exc:
-            self._refused_credentials = self._client.credentials if self._client else None
-            self._set_state(State.UNAUTHORISED, f"device not authorised: {exc}")
+            assert client is not None
+            self._refused(client, exc)
         except Retry as exc:
             self._set_state(State.OFFLINE, str(exc))
         except (Refused, PageError) as exc:
@@ -249,22 +255,27 @@ class Sync:
         finally:
             self._close_client()
             self._release()
-        values = state.status(self.store)
+        values = status(self.store)
         return Report(values["state"], values["detail"], self.pushed, self.pulled)
 
     # -- credentials -------------------------------------------------------------------------------
-    def _current_client(self) -> Client | None:
-        """The client for the kept credentials (new credentials: a new client, the cursor from the start)."""
+    def _current_client(self, waiting: str = "") -> Client | None:
+        """The client for the kept credentials (new credentials: a new client, the cursor from the start).
+        ``waiting``: why a provisioning code still waits (the state then, when there are no credentials)."""
         try:
             found = creds.load(self.credentials_path)
         except ProvisioningError as exc:
             self._set_state(State.ERROR, str(exc))
             self._close_client()
             return None
+        if found is None and waiting:
+            self._set_state(State.OFFLINE, waiting)
+            return None
         if found is None:
-            self._set_state(State.UNPROVISIONED, f"no credentials in {self.credentials_path}: show the server's "
-                                                 "provisioning QR code in technician mode, or run labgate-sync "
-                                                 "provision")
+            refused = self.store.sync_value(REFUSED)
+            self._set_state(State.UNPROVISIONED, refused or f"no credentials in {self.credentials_path}: show the "
+                                                            "server's provisioning QR code in technician mode, or run "
+                                                            "labgate-sync provision")
             self._close_client()
             return None
         if self.config.server:
@@ -286,7 +297,7 @@ class Sync:
         values = {"server": found.server, "device_id": found.device_id}
         if server is not None or device is not None:
             values.update(cursor="", acked_cursor="", missing_seq="[]")
-        state.set_values(self.store, values)
+        self.store.set_sync_values(values)
         self._next_pull = 0.0
         self.backoff.reset()
         log("sync_provisioned", server=found.server, device=found.device_id, previous_device=device or "-")
@@ -319,74 +330,7 @@ class Sync:
             old = (self.store.sync_value("state"), self.store.sync_value("state_detail") or "")
             if old == (new.value, detail):
                 return
-            state.set_values(self.store, {"state": new.value, "state_detail": detail})
+            self.store.set_sync_values({"state": new.value, "state_detail": detail})
         if old[0] != new.value:
             level = logging.INFO if new in (State.OK, State.UNPROVISIONED, State.STANDBY) else logging.WARNING
             log("sync_state", level=level, state=new.value, previous=old[0] or "-", detail=detail)
-
-
-def provision(store: Store, config: SyncConfig, found: Credentials, actor: str) -> None:
-    """Keep new credentials (atomically, mode 600) and note it in the audit log; a running sync picks
-    them up on its next cycle."""
-    creds.save(config.credentials_path(store.path), found)
-    store.audit(actor, "sync.provision", server=found.server, device=found.device_id)
-    log("sync_credentials_saved", server=found.server, device=found.device_id, by=actor)
-
-
-def restart_process() -> None:
-    """Replace this process with a fresh copy of itself (same command line); committed data is on disk."""
-    log("sync_restarting", argv=" ".join(sys.orig_argv))
-    logging.shutdown()
-    os.execv(sys.executable, [sys.executable, *sys.orig_argv[1:]])
-
-
-def kiosk_handlers(config_path: Path | None) -> dict[str, Handler]:
-    """restart and reload_config for sync inside the kiosk: both restart the kiosk's process, the
-    second only when the config file is valid."""
-
-    def restart(_args: dict[str, Any]) -> Outcome:
-        return Outcome(True, "restarting the kiosk", restart_process)
-
-    def reload_config(_args: dict[str, Any]) -> Outcome:
-        if config_path is None:
-            return Outcome(False, "this kiosk was started without a config file")
-        try:
-            kiosk_config.load(config_path)
-            sync_config.load(config_path)
-        except SettingsError as exc:
-            return Outcome(False, f"{config_path} is not valid, kept the running config: {exc}")
-        return Outcome(True, f"{config_path} is valid; restarting the kiosk to apply it", restart_process)
-
-    return {"restart": restart, "reload_config": reload_config}
-
-
-def technician_signed_in(store: Store, since: str) -> str | None:
-    """The technician signed in on the screen now (the screen audits technician.login and .logout), if
-    the sign-in happened since ``since`` (this run of the kiosk)."""
-    row = store.db.conn.execute(
-        "SELECT actor, action, at FROM audit WHERE action IN ('technician.login', 'technician.logout')"
-        " ORDER BY id DESC LIMIT 1").fetchone()
-    if row is None or row[1] != "technician.login" or row[2] < since:
-        return None
-    return str(row[0])
-
-
-def provision_from_camera(store: Store, config: SyncConfig, payload: str, since: float) -> bool:
-    """A provisioning QR code seen by the camera: taken only in technician mode (a technician signed in
-    since ``since``, the kiosk's start, Unix time); True when kept."""
-    technician = technician_signed_in(store, iso_utc(since))
-    if technician is None:
-        log("sync_provision_refused", level=logging.WARNING, reason="not in technician mode",
-            note="sign in as a technician on the kiosk's screen, then show the code again")
-        return False
-    try:
-        found = creds.parse_payload(payload)
-    except ProvisioningError as exc:
-        log("sync_provision_refused", level=logging.WARNING, reason=str(exc), technician=technician)
-        return False
-    try:
-        provision(store, config, found, technician)
-    except (OSError, sqlite3.Error) as exc:
-        log("sync_provision_failed", level=logging.ERROR, error=str(exc), technician=technician)
-        return False
-    return True
