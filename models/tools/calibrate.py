@@ -18,7 +18,7 @@ evidence: the same probe photo meets the same person in every round. So a rate c
 *resolved* only when the set has at least 5 distinct (probe photo, enrolled person) impostor pairs
 expected at or above τ (target x distinct pairs >= 5); the figures say how many distinct pairs the
 measured rate rests on. On lfw_people (about 12,000 distinct pairs) FMR 1e-4 is not resolved: its
-tail is two look-alike pairs, all in one half of the identities.
+tail rests on about one look-alike pair.
 """
 
 from __future__ import annotations
