@@ -4,7 +4,6 @@ headless runner in ``kiosk.cli``) sits on top."""
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from pathlib import Path
@@ -80,12 +79,7 @@ class Kiosk:
 
     def room(self) -> str:
         """The room the server assigned this device (its changes feed), else [kiosk] room."""
-        try:
-            server = json.loads(self.store.setting("server_config") or "{}")
-        except ValueError:
-            server = {}
-        room = server.get("room") if isinstance(server, dict) else None
-        return room if isinstance(room, str) and room else self.config.kiosk.room
+        return self.store.server_config("room") or self.config.kiosk.room
 
     def _clock_offset(self) -> float:
         """Server clock minus this clock, as sync last measured it (0 before it ever did)."""

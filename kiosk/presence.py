@@ -14,6 +14,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from kiosk.door import Door, Greeting
 from kiosk.events import Event, new_event
@@ -63,9 +64,7 @@ class Presence:
             greeting = self.greeting(person, "face", wall, None, repeat=True)
             self.door.recognised(greeting)
             return Written(None, greeting)
-        event = new_event(person, "accept", "face", wall, score=score, margin=margin, model_id=model_id,
-                          clock_offset_s=self.clock_offset(),
-                          max_offset_s=self.clock_suspect_s)
+        event = self._event(person, "accept", "face", wall, score=score, margin=margin, model_id=model_id)
         written = self._write(event, None, first_wall)
         self._last[person] = t
         if written is None:
@@ -76,9 +75,7 @@ class Presence:
 
     def unknown_face(self, wall: float, score: float, margin: float, model_id: str,
                      first_wall: float | None = None) -> Event | None:
-        event = new_event(None, "unknown", "face", wall, score=score, margin=margin, model_id=model_id,
-                          clock_offset_s=self.clock_offset(),
-                          max_offset_s=self.clock_suspect_s)
+        event = self._event(None, "unknown", "face", wall, score=score, margin=margin, model_id=model_id)
         written = self._write(event, None, first_wall)
         self.door.unknown()
         return written
@@ -87,8 +84,7 @@ class Presence:
                         qr_jti: tuple[str, int] | None = None) -> Written:
         """A PIN or QR entry: always an event. Raises AlreadyUsed for a QR token seen before."""
         wall = time.time()
-        event = new_event(person, "accept", method, wall, clock_offset_s=self.clock_offset(),
-                          max_offset_s=self.clock_suspect_s)
+        event = self._event(person, "accept", method, wall)
         written = self._write(event, qr_jti, None)
         self._last[person] = time.monotonic() if t is None else t
         if written is None:
@@ -96,6 +92,11 @@ class Presence:
         greeting = self.greeting(person, method, wall, written.seq)
         self.door.recognised(greeting)
         return Written(written, greeting)
+
+    def _event(self, person: str | None, outcome: str, method: str, wall: float, **scores: Any) -> Event:
+        """A new event stamped with sync's clock offset (flagged when it exceeds ``clock_suspect_s``)."""
+        return new_event(person, outcome, method, wall, clock_offset_s=self.clock_offset(),
+                         max_offset_s=self.clock_suspect_s, **scores)
 
     def greeting(self, number: str, method: str, wall: float, seq: int | None, repeat: bool = False) -> Greeting:
         person = self.store.person(number)

@@ -200,7 +200,6 @@ def make_source(camera: CameraConfig, data_dir: Path | None = None) -> FrameSour
     if kind == "folder":
         return FolderSource(Path(source), camera.fps, camera.loop)
     if kind == "demo":
-
         if data_dir is None:
             raise SourceError("the demo source composes real face photos: set LABGATE_DATA to the shared data "
                               "folder (with lfw_people/), or set [camera] kind to a real camera")

@@ -31,6 +31,7 @@ WIPE_WAIT_S = 10.0  # how long an erasure waits for readers to let go of old sna
 WIPE_STEP_MS = 100  # one checkpoint attempt's wait, within that
 WIPE_PENDING = "wipe_pending"  # settings key: deletions not yet wiped from the WAL (a count)
 PIN_ATTEMPTS = "pin_attempts"  # settings key: the PIN rate limit's state as JSON (kiosk.fallback)
+SERVER_CONFIG = "server_config"  # settings key: the config the server last sent, as JSON (sync.apply)
 
 MIGRATIONS: list[tuple[int, str, str]] = [
     (1, "people, templates, events (the outbox), audit, sync state, settings, used QR tokens, bookings", """
@@ -589,8 +590,7 @@ class Store:
 
     def wipe_pending(self) -> int:
         """How many deletions since the last complete ``wipe`` (0: none waits)."""
-        row = self.db.conn.execute("SELECT value FROM settings WHERE key = ?", (WIPE_PENDING,)).fetchone()
-        return int(row[0]) if row else 0
+        return int(self.setting(WIPE_PENDING) or 0)
 
     # -- audit, settings, sync state, bookings -----------------------------------------------------
     def audit(self, actor: str, action: str, **detail: Any) -> None:
@@ -608,6 +608,15 @@ class Store:
     def setting(self, key: str, default: str | None = None) -> str | None:
         row = self.db.conn.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
         return str(row[0]) if row else default
+
+    def server_config(self, key: str) -> str | None:
+        """A string value of the config the server last sent (sync keeps it in ``settings``), else None."""
+        try:
+            config = json.loads(self.setting(SERVER_CONFIG) or "{}")
+        except ValueError:
+            return None
+        value = config.get(key) if isinstance(config, dict) else None
+        return value if isinstance(value, str) and value else None
 
     def set_setting(self, key: str, value: str) -> None:
         with self.writing() as db:

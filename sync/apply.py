@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from kiosk.store import Store, now_iso
+from kiosk.store import SERVER_CONFIG, Store, now_iso
 
 
 class PageError(ValueError):
@@ -234,7 +234,7 @@ def apply_page(store: Store, page: Page, extra: dict[str, str] | None = None) ->
                              (booking.id, booking.room, booking.title, booking.holder, booking.starts_at,
                               booking.ends_at))
             done.bookings += 1
-        settings = {"server_config": json.dumps(page.config, sort_keys=True)}
+        settings = {SERVER_CONFIG: json.dumps(page.config, sort_keys=True)}
         if page.qr_public_key:
             settings["qr_public_key"] = page.qr_public_key
         conn.executemany("INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET"

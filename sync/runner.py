@@ -15,7 +15,6 @@ in the outbox.
 from __future__ import annotations
 
 import fcntl
-import json
 import logging
 import os
 import sqlite3
@@ -212,20 +211,12 @@ class Sync:
         self._next_pull = time.monotonic() + self.config.pull_interval_s
         self.pulled.add(pulled)
         self._succeeded()
-        model = self._server_model()
+        model = self.store.server_config("model_id")
         if self.model_id and model and model != self.model_id:
             log("sync_model_mismatch", level=logging.WARNING, server_model=model, kiosk_model=self.model_id,
                 note="templates from the server are for another model; they are kept but not used")
         if pulled.erased:
             log("sync_erased", people=pulled.erased)
-
-    def _server_model(self) -> str | None:
-        try:
-            config = json.loads(self.store.setting("server_config") or "{}")
-        except ValueError:
-            return None
-        value = config.get("model_id") if isinstance(config, dict) else None
-        return value if isinstance(value, str) else None
 
     def _clock_values(self, client: Client) -> dict[str, str]:
         offset = client.clock.offset

@@ -77,19 +77,19 @@ def _store(session: Session, device: Device, key: str, request_hash: str, raw: l
         content = _canonical(event)
         digest = hashlib.sha256(content.encode()).hexdigest()
         previous, holder = stored.get(event.id, (None, device.id))
-        elsewhere = f" (stored under device {holder})" if holder != device.id else ""
+        elsewhere = f"stored under device {holder}" if holder != device.id else ""
         if previous is None:
             stored[event.id] = (digest, device.id)
             rows.append(_row(device.id, event, digest, event.person in known if event.person else True, now,
                              event.person in erased))
             results.append({"id": event.id, "status": "accepted", "reason": None})
         elif previous == digest:
-            results.append({"id": event.id, "status": "duplicate", "reason": elsewhere.strip(" ()") or None})
+            results.append({"id": event.id, "status": "duplicate", "reason": elsewhere or None})
         else:
             conflicts.append({"device_id": device.id, "event_id": event.id, "content": json.loads(content),
                               "received_at": now})
             results.append({"id": event.id, "status": "conflict", "reason": "an event with this id is stored with "
-                            f"other content{elsewhere}; the stored one is kept"})
+                            f"other content{f' ({elsewhere})' if elsewhere else ''}; the stored one is kept"})
     if rows:
         session.execute(insert(Event), rows)
     if conflicts:

@@ -93,15 +93,14 @@ def test_erasure_while_the_kiosk_reads_leaves_no_bytes_before_anything_closes(
     store.close()
 
 
-def test_an_erasure_held_back_by_a_reader_is_not_reported_as_done(imported: Imported, tmp_path: Path) -> None:
+def test_an_erasure_held_back_by_a_reader_is_not_reported_as_done(imported: Imported,
+                                                                   store_copy: Callable[[], Store]) -> None:
     """A reader that keeps an older snapshot (a busy kiosk) longer than `remove --wait`: the CLI says
     the erasure is not yet wiped and exits 3; the bytes are indeed still there; once the reader lets
     go, `purge` wipes them."""
-    db = tmp_path / "kiosk.db"
-    shutil.copy(imported.db, db)
-    shutil.copy(imported.key, tmp_path / "crops.key")
+    store = store_copy()
+    db = store.path
     number = "Jiang_Zemin"
-    store = Store(db)
     blobs, crops, record = _secrets(store, number)
     secrets = [*blobs, *crops, *record]
     reader = sqlite3.connect(db)
@@ -150,13 +149,11 @@ def test_the_kiosk_retention_thread_finishes_a_wipe_readers_held_back(store_copy
         store.close()
 
 
-def test_cli_remove_erases_and_audits_the_person(imported: Imported, tmp_path: Path) -> None:
+def test_cli_remove_erases_and_audits_the_person(imported: Imported, store_copy: Callable[[], Store]) -> None:
     """`labgate-enroll remove` on a kiosk store nobody else has open: wiped, audited under --by."""
-    db = tmp_path / "kiosk.db"
-    shutil.copy(imported.db, db)
-    shutil.copy(imported.key, tmp_path / "crops.key")
+    store = store_copy()
+    db = store.path
     number = "Jiang_Zemin"
-    store = Store(db)
     blobs, crops, record = _secrets(store, number)
     secrets = [*blobs, *crops, *record]
     assert _left_on_disk(db, secrets) == list(range(len(secrets)))
