@@ -12,6 +12,7 @@ import threading
 import time
 from dataclasses import replace
 
+import cv2
 import numpy as np
 
 from kiosk.camera import Camera, CameraStatus, Frame
@@ -22,7 +23,7 @@ from kiosk.fallback import Fallback
 from kiosk.logs import LOGGER, log
 from kiosk.metrics import Metrics
 from kiosk.presence import Presence
-from kiosk.qr import QrScanner
+from kiosk.qr import QrScanner, code_covers
 from kiosk.store import Store
 from kiosk.tracker import Track, Tracker, TrackState
 from kiosk.votes import Verdict
@@ -45,8 +46,11 @@ class Loop:
         self.gallery = engine.new_gallery()
         self.thresholds = engine.thresholds
         self.quality = engine.settings.quality
-        self._detector_base = engine.detector.settings
+        # The detector settings fitted to this camera's frame width; the engine's own stay as they are
+        # (it is shared: enrolment and other loops in the same process detect with it too).
+        self.detect_settings = engine.detector.settings
         self._detect_for_width = 0
+        self._qr_outline = cv2.QRCodeDetector()  # the loop's own: the scanner thread has another
         self._gallery_version = -1
         self._housekeeping_at = 0.0
         self.last_index = 0
@@ -81,15 +85,6 @@ class Loop:
             self._thread.join(timeout)
 
     def run(self) -> None:
-        try:
-            self._run()
-        finally:
-            # The engine may outlive this loop (a restart in the same process, tests): give its detector
-            # back the settings it came with, not the ones fitted to this camera's frame width.
-            self.engine.detector.settings = self._detector_base
-            self._detect_for_width = 0
-
-    def _run(self) -> None:
         self.reload_gallery()
         self.presence.seed_cooldowns(time.monotonic())
         while not self._stop.is_set():
@@ -166,10 +161,17 @@ class Loop:
         start = time.perf_counter()
         rgb = frame.rgb
         self._fit_detector(rgb.shape[1])
-        faces = self.engine.detector.detect(rgb)
+        faces = self.engine.detector.detect(rgb, self.detect_settings)
         t_detect = time.perf_counter()
         tracks = self.tracker.update(faces, frame.t, frame.wall)
+        for track in tracks:
+            if track.first_t == frame.t:  # a new face: a QR code held up is looked for once (about 6 ms)
+                self._not_a_face(track, frame)
         t_track = time.perf_counter()
+        if any(tr.state is TrackState.IGNORED for tr in tracks):  # not faces: not counted, voted on or shown
+            ignored = {id(tr.face) for tr in tracks if tr.state is TrackState.IGNORED}
+            faces = [f for f in faces if id(f) not in ignored]
+            tracks = [tr for tr in tracks if tr.state is not TrackState.IGNORED]
         counted = [f for f in faces if min(f.width, f.height) >= self.quality.min_face_px]
         several = len(counted) > 1
         if several != self._several:
@@ -227,9 +229,10 @@ class Loop:
             track.look_again = True
             return
         if verdict.outcome is Outcome.UNKNOWN:
-            track.state = TrackState.DECIDED
             if not track.unknown_logged:
                 self._unknown(track, frame, verdict.score, verdict.margin, "vote")
+            if track.state is TrackState.WAITING:
+                track.state = TrackState.DECIDED
             return
         assert verdict.person is not None
         track.state, track.person, track.look_again = TrackState.DECIDED, verdict.person, False
@@ -241,22 +244,33 @@ class Loop:
             track=track.id, frame=frame.index, ms=round((frame.wall - track.first_wall) * 1000))
 
     def _unknown(self, track: Track, frame: Frame, score: float, margin: float, why: str) -> None:
+        if self._not_a_face(track, frame):  # looked for again: the code may not have been found at first
+            return
         track.unknown_logged = True
         event = self.presence.unknown_face(frame.wall, score, margin, self.engine.model_id, first_wall=track.first_wall)
         log("decision", outcome="unknown", method="face", person=None, score=score, margin=margin,
             seq=event.seq if event else None, why=why, track=track.id, frame=frame.index)
 
+    def _not_a_face(self, track: Track, frame: Frame) -> bool:
+        """A QR code held up that the detector took for a face: the track is ignored from now on
+        (no embedding, no box, not counted among the faces in view, never logged as a stranger)."""
+        if not code_covers(frame.rgb, track.face.box, self._qr_outline):
+            return False
+        track.state = TrackState.IGNORED
+        self.metrics.not_faces.labels("qr_code").inc()
+        log("not_a_face", reason="qr_code", score=track.face.score, track=track.id, frame=frame.index)
+        return True
+
     def _fit_detector(self, width: int) -> None:
         """Detect on frames downscaled to [kiosk] detect_width; face sizes stay in camera pixels."""
         if width == self._detect_for_width:
             return
-        base = self._detector_base
+        base = self.engine.detector.settings
         factor = min(1.0, self.config.detect_width / width)
-        self.engine.detector.settings = replace(base, scale=base.scale * factor,
-                                                min_face=max(12, round(base.min_face * factor)))
+        self.detect_settings = replace(base, scale=base.scale * factor, min_face=max(12, round(base.min_face * factor)))
         self._detect_for_width = width
-        log("detector_fitted", frame_width=width, scale=base.scale * factor,
-            min_face=self.engine.detector.settings.min_face)
+        log("detector_fitted", frame_width=width, scale=self.detect_settings.scale,
+            min_face=self.detect_settings.min_face)
 
 
 def _box(track: Track) -> Box:

@@ -28,6 +28,8 @@ class Metrics:
         self.store_errors = Counter("labgate_kiosk_store_errors", "Event writes that failed (retried)", registry=r)
         self.pin_attempts = Counter("labgate_kiosk_pin_attempts", "NIM + PIN attempts by result", ["result"],
                                     registry=r)
+        self.not_faces = Counter("labgate_kiosk_not_faces", "Detections found not to be faces, by reason",
+                                 ["reason"], registry=r)
         self.qr_tokens = Counter("labgate_kiosk_qr_tokens", "QR tokens seen by result", ["result"], registry=r)
         self.outbox = Gauge("labgate_kiosk_outbox_events", "Events not yet synced to the server", registry=r)
         self.camera_fps = Gauge("labgate_kiosk_camera_fps", "Frames per second from the camera", registry=r)

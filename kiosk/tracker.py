@@ -15,6 +15,7 @@ from models.detector import Face
 class TrackState(StrEnum):
     WAITING = "waiting"  # needs a decision: its good frames are embedded and voted on
     DECIDED = "decided"  # accepted, or a confident stranger: no more embedding
+    IGNORED = "ignored"  # not a face after all (a QR code held up): no embedding, no box, not counted
 
 
 @dataclass

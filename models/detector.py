@@ -216,21 +216,24 @@ class Detector:
     def model_id(self) -> str:
         return self.manifests[ONET_FILE].model_id
 
-    def detect(self, rgb: np.ndarray) -> list[Face]:
+    def detect(self, rgb: np.ndarray, settings: DetectorSettings | None = None) -> list[Face]:
+        """Faces in ``rgb``, found with ``settings`` (this detector's own when None). A caller that
+        shares the detector passes its own settings rather than changing the shared ones."""
+        settings = settings or self.settings
         if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
             raise ValueError(f"detect() takes an RGB uint8 image (H, W, 3), got {rgb.dtype} {rgb.shape}")
-        scale = self.settings.scale
+        scale = settings.scale
         image = rgb
         if scale < 1.0:
             size = (max(1, round(rgb.shape[1] * scale)), max(1, round(rgb.shape[0] * scale)))
             image = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
-        faces = self._detect(image)
+        faces = self._detect(image, settings)
         return [face.scaled(1.0 / scale) for face in faces] if scale < 1.0 else faces
 
-    def _detect(self, image: np.ndarray) -> list[Face]:
-        t_p, t_r, t_o = self.settings.thresholds
+    def _detect(self, image: np.ndarray, settings: DetectorSettings) -> list[Face]:
+        t_p, t_r, t_o = settings.thresholds
         sampler = AreaSampler(image)
-        boxes = self._stage_p(sampler, t_p)
+        boxes = self._stage_p(sampler, t_p, settings)
         if len(boxes) == 0:
             return []
 
@@ -269,11 +272,11 @@ class Detector:
             for k in keep
         ]
 
-    def _stage_p(self, sampler: AreaSampler, threshold: float) -> np.ndarray:
+    def _stage_p(self, sampler: AreaSampler, threshold: float, settings: DetectorSettings) -> np.ndarray:
         """P-Net over the pyramid: candidate boxes (N, 5: x1 y1 x2 y2 score), regressed and squared."""
         h, w = sampler.table.shape[0] - 1, sampler.table.shape[1] - 1
         found = []
-        for scale in pyramid_scales(h, w, self.settings.min_face, self.settings.factor):
+        for scale in pyramid_scales(h, w, settings.min_face, settings.factor):
             resized = sampler.resize(int(h * scale + 1), int(w * scale + 1))
             reg, prob = _run(self._pnet, _normalise(resized[None]))
             ys, xs = np.nonzero(prob[0, 1] >= threshold)
