@@ -168,10 +168,10 @@ class Loop:
             if track.first_t == frame.t:  # a new face: a QR code held up is looked for once (about 6 ms)
                 self._not_a_face(track, frame)
         t_track = time.perf_counter()
-        if any(tr.state is TrackState.IGNORED for tr in tracks):  # not faces: not counted, voted on or shown
-            ignored = {id(tr.face) for tr in tracks if tr.state is TrackState.IGNORED}
-            faces = [f for f in faces if id(f) not in ignored]
-            tracks = [tr for tr in tracks if tr.state is not TrackState.IGNORED]
+        # Not faces (a QR code held up): not counted, voted on or shown. Every detection of this frame is
+        # the face of a track seen now, so the faces in view are those tracks' faces.
+        tracks = [tr for tr in tracks if tr.state is not TrackState.IGNORED]
+        faces = [tr.face for tr in tracks if tr.seen_now]
         counted = [f for f in faces if min(f.width, f.height) >= self.quality.min_face_px]
         several = len(counted) > 1
         if several != self._several:

@@ -90,9 +90,9 @@ def code_covers(rgb: np.ndarray, box: np.ndarray, detector: cv2.QRCodeDetector) 
 
     MTCNN now and then takes the modules of a code held up on a phone for a face that passes the quality
     gate (5 of 2,617 short texts drawn at 7 px a module, scores up to 0.96; 3 of 6,000 signed tokens at
-    6 px); such a "face" is not a stranger at the door. The
-    code's outline is found by OpenCV's detector (about 6 ms on a 640x480 frame on this CPU); the centre
-    may lie up to a tenth of the code's side outside it (the quiet zone around the modules)."""
+    6 px); such a "face" is not a stranger at the door. The code's outline is found by OpenCV's detector
+    (about 6 ms on a 640x480 frame on this CPU); the centre may lie up to a tenth of the code's side
+    outside it (the quiet zone around the modules)."""
     grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
     found, points = detector.detect(grey)
     if not found or points is None:
