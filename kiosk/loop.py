@@ -12,7 +12,6 @@ import threading
 import time
 from dataclasses import replace
 
-import cv2
 import numpy as np
 
 from kiosk.camera import Camera, CameraStatus, Frame
@@ -23,7 +22,7 @@ from kiosk.fallback import Fallback
 from kiosk.logs import LOGGER, log
 from kiosk.metrics import Metrics
 from kiosk.presence import Presence
-from kiosk.qr import QrScanner, code_covers
+from kiosk.qr import QrScanner, code_covers, qr_detector
 from kiosk.store import Store
 from kiosk.tracker import Track, Tracker, TrackState
 from kiosk.votes import Verdict
@@ -50,7 +49,7 @@ class Loop:
         # (it is shared: enrolment and other loops in the same process detect with it too).
         self.detect_settings = engine.detector.settings
         self._detect_for_width = 0
-        self._qr_outline = cv2.QRCodeDetector()  # the loop's own: the scanner thread has another
+        self._qr_outline = qr_detector()  # the loop's own: the scanner thread has another
         self._gallery_version = -1
         self._housekeeping_at = 0.0
         self.last_index = 0
