@@ -1,7 +1,8 @@
 """The FastAPI application: settings, database, keys, routers, errors, the OpenAPI document.
 
 ``create_app()`` refuses to build on a database that is not migrated to this code's schema and says
-which command fixes it; uvicorn calls it as a factory (``labgate-server run``).
+which command fixes it; uvicorn calls it as a factory (``labgate-server run``). ``openapi_document()``
+needs no database at all.
 """
 
 from __future__ import annotations
@@ -12,17 +13,18 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from server.audit.router import router as audit_router
 from server.auth.passwords import Passwords
 from server.auth.router import router as auth_router
 from server.auth.service import Keys
-from server.core import health, migrations, openapi, problems
-from server.core.bodylimit import BodyLimit
+from server.core import docs, health, migrations, openapi, problems
+from server.core.bodyguard import BodyGuard
 from server.core.database import Database
+from server.core.headers import SecurityHeaders
 from server.core.keys import stored_secret
 from server.core.settings import Settings
-from server.core.textguard import RefuseBadText
 from server.devices.protocol import router as protocol_router
 from server.devices.router import router as devices_router
 from server.faces.engine import FaceProvider
@@ -45,28 +47,45 @@ send their device token. Every operation says which roles may call it (`x-roles`
 RFC 9457 `application/problem+json`."""
 
 
+class LabGate(FastAPI):
+    """FastAPI with the security headers outside everything, so even a 500 carries them."""
+
+    def build_middleware_stack(self) -> Any:
+        return SecurityHeaders(super().build_middleware_stack())
+
+
 def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
     settings = settings or Settings()
     database = database or Database(settings.database_url)
     migrations.check(database)
-    head = migrations.head()
-
     jwt_secret = (settings.secret_key.get_secret_value() if settings.secret_key else
                   stored_secret(database, "jwt_secret", lambda: secrets.token_urlsafe(48)))
     qr_key = (settings.qr_private_key.get_secret_value() if settings.qr_private_key else
               stored_secret(database, "qr_ed25519_private", new_private_key_b64))
+    return assemble(settings, database, jwt_secret, qr_key)
+
+
+def openapi_document(settings: Settings | None = None) -> dict[str, Any]:
+    """The OpenAPI document, built without opening any database (nothing is written anywhere)."""
+    settings = settings or Settings()
+    return assemble(settings, Database("sqlite://"), secrets.token_urlsafe(48), new_private_key_b64()).openapi()
+
+
+def assemble(settings: Settings, database: Database, jwt_secret: str, qr_key: str) -> FastAPI:
+    """The application on a database already checked, with its keys."""
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
         database.dispose()
 
-    app = FastAPI(title="LabGate server", version=VERSION, description=DESCRIPTION, lifespan=lifespan,
+    app = LabGate(title="LabGate server", version=VERSION, description=DESCRIPTION, lifespan=lifespan,
+                  docs_url=None, redoc_url=None, swagger_ui_oauth2_redirect_url=None,
                   openapi_tags=[{"name": n} for n in ("auth", "people", "faces", "devices", "kiosk protocol",
                                                       "attendance", "qr", "audit", "health")])
     app.state.settings = settings
     app.state.database = database
-    app.state.schema_head = head
+    app.state.schema_head = migrations.head()
     app.state.auth_keys = Keys(settings, Passwords(settings), jwt_secret.encode())
     app.state.qr_signer = QrSigner(qr_key)
     app.state.faces = FaceProvider(settings)
@@ -76,12 +95,15 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
                    presence_router, audit_router):
         app.include_router(router, prefix=API)
     app.include_router(health.router)
+    docs.install(app)
 
     def document() -> dict[str, Any]:
         return openapi.build(app)
 
     app.openapi = document  # type: ignore[method-assign]
-    app.add_middleware(RefuseBadText)  # type: ignore[arg-type]
-    app.add_middleware(BodyLimit, default=settings.request_max_bytes,  # type: ignore[arg-type]
+    # Plain ASGI middleware, innermost first; the security headers wrap them all (LabGate above).
+    app.add_middleware(BodyGuard, default=settings.request_max_bytes,  # type: ignore[arg-type]
                        uploads=max(settings.photo_max_bytes, 5_000_000) + 100_000, upload_suffixes=UPLOAD_PATHS)
+    if settings.proxies:  # X-Forwarded-For believed from these addresses only; by default from none
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.proxies)  # type: ignore[arg-type]
     return app

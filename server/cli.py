@@ -173,9 +173,9 @@ def _demo_kiosk(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _openapi(settings: Settings, args: argparse.Namespace) -> int:
-    from server.app import create_app
+    from server.app import openapi_document
 
-    print(json.dumps(create_app(settings).openapi(), indent=2))
+    print(json.dumps(openapi_document(settings), indent=2))
     return 0
 
 

@@ -1,13 +1,32 @@
-"""Password hashing with argon2id (argon2-cffi), cost from the settings."""
+"""Password hashing with argon2id (argon2-cffi), cost from the settings, a bounded number at once.
+
+Each hash takes ``argon2_memory_kib`` (64 MiB by default), so a crowd of logins, failed or not,
+could take gigabytes: at most ``argon2_max_concurrent`` hashes run at once per process; the others
+wait their turn up to ``argon2_wait_seconds`` and are then turned away (``Busy``, a 503 with
+Retry-After), having cost nothing.
+"""
 
 from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from server.core.errors import Unavailable
 from server.core.settings import Settings
 
 MIN_LENGTH = 10
+
+
+class Busy(Unavailable):
+    """Every hashing turn stayed taken for the whole wait (a 503 with Retry-After)."""
+
+    def __init__(self, waited: float, turns: int) -> None:
+        super().__init__(f"the server is busy checking passwords (all {turns} turns stayed taken for {waited:g} s); "
+                         "try again in a moment", retry_after=max(1, round(waited / 4)))
 
 
 class Passwords:
@@ -16,17 +35,43 @@ class Passwords:
             time_cost=settings.argon2_time_cost, memory_cost=settings.argon2_memory_kib,
             parallelism=settings.argon2_parallelism, type=Type.ID,
         )
+        self.turns = settings.argon2_max_concurrent
+        self.wait = settings.argon2_wait_seconds
+        self._slots = threading.BoundedSemaphore(self.turns)
+        self._held = threading.local()
         self._dummy = self.hasher.hash("not a password anyone has")
 
+    @contextmanager
+    def turn(self) -> Iterator[None]:
+        """Hold one of the hashing turns (waiting up to the bound, else ``Busy``); reentrant per thread,
+        so a caller can take its turn before other work (the login counts the attempt inside it)."""
+        if getattr(self._held, "depth", 0):
+            self._held.depth += 1
+            try:
+                yield
+            finally:
+                self._held.depth -= 1
+            return
+        if not self._slots.acquire(timeout=self.wait):
+            raise Busy(self.wait, self.turns)
+        self._held.depth = 1
+        try:
+            yield
+        finally:
+            self._held.depth = 0
+            self._slots.release()
+
     def hash(self, password: str) -> str:
-        return self.hasher.hash(password)
+        with self.turn():
+            return self.hasher.hash(password)
 
     def verify(self, stored: str | None, password: str) -> bool:
         """True when ``password`` matches; with nothing stored a dummy hash is checked so the time is the same."""
-        try:
-            return self.hasher.verify(stored or self._dummy, password) and stored is not None
-        except (VerificationError, InvalidHashError):
-            return False
+        with self.turn():
+            try:
+                return self.hasher.verify(stored or self._dummy, password) and stored is not None
+            except (VerificationError, InvalidHashError):
+                return False
 
     def needs_rehash(self, stored: str) -> bool:
         return self.hasher.check_needs_rehash(stored)

@@ -17,8 +17,8 @@ from server.auth.schemas import (
     PasswordSetIn,
     RefreshIn,
     RevokedOut,
-    RoleChoiceOut,
     TokensOut,
+    UnlockedOut,
 )
 from server.core.dependencies import ClientDep, SessionDep
 from server.core.problems import documented
@@ -30,14 +30,14 @@ def _tokens(tokens: service.Tokens) -> TokensOut:
     return TokensOut.model_validate(tokens, from_attributes=True)
 
 
-@router.post("/auth/login", response_model=TokensOut | RoleChoiceOut, responses=documented(429))
-def login(body: LoginIn, session: SessionDep, keys: KeysDep, client: ClientDep) -> TokensOut | RoleChoiceOut:
-    """Sign in with number and password. A person with several roles gets the choice back and signs in
-    again naming one; the tokens carry that role. Failed logins are rate-limited per number and address."""
-    result = service.login(session, keys, body.number, body.password, body.role, client)
-    if isinstance(result, service.RoleChoice):
-        return RoleChoiceOut.model_validate(result, from_attributes=True)
-    return _tokens(result)
+@router.post("/auth/login", response_model=TokensOut, responses=documented(429, 503))
+def login(body: LoginIn, session: SessionDep, keys: KeysDep, client: ClientDep) -> TokensOut:
+    """Sign in with number and password; the tokens carry the role acted in. A person with several
+    roles names one in ``role``: without it the answer is a 422 problem whose ``roles`` member lists
+    them (the password was right; nothing is issued). Attempts are counted per number and address
+    and delayed when they fail too often (429 with Retry-After, see docs/server.md); when every
+    password-hashing turn is busy the answer is 503 with Retry-After."""
+    return _tokens(service.login(session, keys, body.number, body.password, body.role, client))
 
 
 @router.post("/auth/refresh", response_model=TokensOut)
@@ -78,3 +78,10 @@ def revoke_sessions(person_id: Annotated[str, Path(min_length=1, max_length=64)]
                     actor: Annotated[Actor, Depends(allow(Role.ADMIN))], session: SessionDep) -> RevokedOut:
     """Sign a person out everywhere: every refresh token is revoked (access tokens end within minutes)."""
     return RevokedOut(revoked=service.revoke_sessions(session, actor, person_id))
+
+
+@router.delete("/people/{person_id}/login-limits", response_model=UnlockedOut, tags=["people"])
+def unlock(person_id: Annotated[str, Path(min_length=1, max_length=64)],
+           actor: Annotated[Actor, Depends(allow(Role.ADMIN))], session: SessionDep) -> UnlockedOut:
+    """Clear a person's failed-login counts from every address, so they can sign in again at once."""
+    return UnlockedOut(cleared=service.unlock(session, actor, person_id))

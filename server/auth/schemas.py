@@ -29,14 +29,6 @@ class TokensOut(BaseModel):
     roles: list[Role]
 
 
-class RoleChoiceOut(BaseModel):
-    """The person holds several roles: log in again with one of them in ``role``."""
-
-    kind: Literal["choose_role"] = "choose_role"
-    roles: list[Role]
-    detail: str
-
-
 class RefreshIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -68,3 +60,7 @@ class PasswordSetIn(BaseModel):
 
 class RevokedOut(BaseModel):
     revoked: int = Field(description="refresh tokens revoked")
+
+
+class UnlockedOut(BaseModel):
+    cleared: int = Field(description="failed-login counts cleared")

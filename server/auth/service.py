@@ -10,7 +10,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from server.audit import service as audit
-from server.auth import ratelimit
+from server.auth import limits
 from server.auth.actor import Actor
 from server.auth.passwords import Passwords, weakness
 from server.auth.tables import Credential, RefreshToken
@@ -36,12 +36,6 @@ class Tokens:
 
 
 @dataclass(frozen=True)
-class RoleChoice:
-    roles: list[str]
-    detail: str
-
-
-@dataclass(frozen=True)
 class Keys:
     """What the auth rules need besides the database."""
 
@@ -50,33 +44,58 @@ class Keys:
     jwt_secret: bytes
 
 
-def login(session: Session, keys: Keys, number: str, password: str, role: str | None,
-          client: str) -> Tokens | RoleChoice:
-    ratelimit.check(session, keys.settings, number, client)
-    person = session.scalar(select(Person).where(Person.number == number))
-    stored = session.get(Credential, person.id) if person else None
-    if not keys.passwords.verify(stored.password_hash if stored else None, password) or person is None:
-        ratelimit.record_failure(session, number, client)
-        log.info("event=login_failed number=%s client=%s", number, client)
-        raise Unauthenticated(WRONG)
+def login(session: Session, keys: Keys, number: str, password: str, role: str | None, client: str) -> Tokens:
+    """Tokens for the right password and a role the person holds. The attempt is counted before the
+    password is checked (``limits``), inside a hashing turn (``Passwords.turn``: ``Busy`` when none
+    came free). A person with several roles who named none gets ``RoleNeeded``, not tokens."""
+    with keys.passwords.turn():
+        claimed = limits.claim(session, keys.settings, number, client)
+        person = session.scalar(select(Person).where(Person.number == number))
+        stored = session.get(Credential, person.id) if person else None
+        if not keys.passwords.verify(stored.password_hash if stored else None, password) or person is None:
+            log.info("event=login_failed number=%s client=%s", number, client)
+            raise Unauthenticated(WRONG)
+        if stored is not None and keys.passwords.needs_rehash(stored.password_hash):
+            stored.password_hash = keys.passwords.hash(password)
     if not person.active:
         raise Unauthenticated(f"the account {number} is deactivated; ask the lab's admin")
     held = person.role_names
     if not held:
         raise Unauthenticated(f"the account {number} holds no role; ask the lab's admin")
+    limits.succeeded(session, keys.settings, claimed)
     if role is None and len(held) > 1:
-        return RoleChoice(held, f"{number} holds {len(held)} roles: log in again with one of them in 'role'")
+        session.commit()
+        raise RoleNeeded(number, held)
     chosen = role or held[0]
     if chosen not in held:
+        session.commit()
         raise Invalid(f"{number} does not hold the role {chosen}; choose one of {', '.join(held)}",
-                      [(["body", "role"], f"not held; one of {held}")])
-    ratelimit.clear(session, number, keys.settings)
-    if stored is not None and keys.passwords.needs_rehash(stored.password_hash):
-        stored.password_hash = keys.passwords.hash(password)
+                      [(["body", "role"], f"not held; one of {held}")], extra={"roles": held})
     tokens = _issue(session, keys, person, chosen, family=new_id())
     session.commit()
     log.info("event=login number=%s role=%s", number, chosen)
     return tokens
+
+
+class RoleNeeded(Invalid):
+    """The password was right, but the person holds several roles and named none: no tokens until one
+    is chosen (a 422 whose ``roles`` member lists them, never a 2xx a client could take for success)."""
+
+    def __init__(self, number: str, held: list[str]) -> None:
+        super().__init__(f"{number} holds {len(held)} roles ({', '.join(held)}): sign in again naming one of them "
+                         "in 'role'", [(["body", "role"], f"required for this account; one of {held}")],
+                         extra={"roles": held})
+
+
+def unlock(session: Session, actor: Actor, person_id: str) -> int:
+    """Clear a person's failed-login counts (admin); how many there were."""
+    person = session.get(Person, person_id)
+    if person is None:
+        raise NotFound(f"no person with id {person_id}")
+    cleared = limits.unlock(session, person.number)
+    audit.record(session, actor, "person.login_unlock", "person", person_id, cleared=cleared)
+    session.commit()
+    return cleared
 
 
 def refresh(session: Session, keys: Keys, token: str) -> Tokens:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Integer, String
+from sqlalchemy import BigInteger, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from server.core.database import Base
@@ -35,10 +35,25 @@ class RefreshToken(Base):
     revoked_at: Mapped[datetime | None]
 
 
-class LoginFailure(Base):
-    __tablename__ = "login_failures"
+class LoginLimit(Base):
+    """One failed-login count (``server.auth.limits``): of a number from one address, of a number from
+    addresses it never signed in from, or of an address for numbers never signed in from it. Times
+    are whole epoch seconds so that one UPDATE can compute the next delay on SQLite and PostgreSQL."""
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    number: Mapped[str] = mapped_column(String(64), index=True)
-    client: Mapped[str] = mapped_column(String(64), index=True)
-    at: Mapped[datetime] = mapped_column(index=True)
+    __tablename__ = "login_limits"
+
+    key: Mapped[str] = mapped_column(String(160), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer)
+    last_at: Mapped[int] = mapped_column(BigInteger, index=True)  # the latest counted attempt
+    blocked_until: Mapped[int | None] = mapped_column(BigInteger)  # no attempt is counted or checked before this
+
+
+class LoginKnown(Base):
+    """An address a number signed in from: its own failures do not count against the number, and
+    failures of others from there do not delay it."""
+
+    __tablename__ = "login_known"
+
+    number: Mapped[str] = mapped_column(String(64), primary_key=True)
+    client: Mapped[str] = mapped_column(String(64), primary_key=True)
+    last_success_at: Mapped[datetime]

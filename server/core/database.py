@@ -45,13 +45,14 @@ def make_engine(url: str) -> Engine:
     url = normalise_url(url)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
+        pool: dict[str, int] = {}  # an in-memory database (the OpenAPI document's) keeps SQLAlchemy's own pool
         if parsed.database and parsed.database != ":memory:":
             folder = Path(parsed.database).resolve().parent
             if not folder.is_dir():
                 raise DatabaseError(f"the folder of the SQLite database {parsed.database} does not exist: "
                                     f"create {folder}")
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=8,
-                               max_overflow=32)
+            pool = {"pool_size": 8, "max_overflow": 32}
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **pool)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     return create_engine(url, pool_size=10, max_overflow=30, pool_pre_ping=True)

@@ -5,16 +5,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 
 class ServiceError(Exception):
-    """Base: ``detail`` says what was wrong and what to do; ``errors`` lists field faults."""
+    """Base: ``detail`` says what was wrong and what to do; ``errors`` lists field faults; ``extra``
+    adds members to the problem (RFC 9457 extensions); ``retry_after``: seconds until a retry may work."""
 
-    def __init__(self, detail: str, errors: Sequence[tuple[Sequence[str | int], str]] = ()) -> None:
+    def __init__(self, detail: str, errors: Sequence[tuple[Sequence[str | int], str]] = (),
+                 extra: Mapping[str, Any] | None = None, retry_after: int | None = None) -> None:
         super().__init__(detail)
         self.detail = detail
         self.errors = [(list(loc), msg) for loc, msg in errors]
+        self.extra = dict(extra or {})
+        self.retry_after = retry_after
 
 
 class NotFound(ServiceError):
@@ -45,8 +50,7 @@ class TooManyAttempts(ServiceError):
     """Rate limited; ``retry_after`` seconds until the next attempt may succeed."""
 
     def __init__(self, detail: str, retry_after: int) -> None:
-        super().__init__(detail)
-        self.retry_after = retry_after
+        super().__init__(detail, retry_after=retry_after)
 
 
 class TooLarge(ServiceError):
@@ -58,4 +62,5 @@ class UnsupportedType(ServiceError):
 
 
 class Unavailable(ServiceError):
-    """A part the request needs is not ready (face models not built, faces disabled)."""
+    """A part the request needs is not ready (face models not built, faces disabled), or busy
+    (``retry_after`` set: every turn for password hashing or face analysis is taken)."""

@@ -57,6 +57,8 @@ HEADERS: dict[int, dict[str, dict[str, Any]]] = {
     401: {"WWW-Authenticate": {"description": "Bearer", "schema": {"type": "string"}}},
     429: {"Retry-After": {"description": "seconds until the next attempt may succeed",
                           "schema": {"type": "integer", "minimum": 1}}},
+    503: {"Retry-After": {"description": "when busy: seconds until a retry may succeed (absent when a part is "
+                                         "missing rather than busy)", "schema": {"type": "integer", "minimum": 1}}},
 }
 
 
@@ -76,7 +78,7 @@ def response(code: int, description: str) -> dict[str, Any]:
 
 
 def problem(status: int, detail: str, path: str | None = None, faults: list[tuple[list[Any], str]] | None = None,
-            headers: dict[str, str] | None = None) -> JSONResponse:
+            headers: dict[str, str] | None = None, extra: dict[str, Any] | None = None) -> JSONResponse:
     phrase = HTTPStatus(status).phrase
     slug = phrase.lower().replace(" ", "-").replace("'", "")
     body: dict[str, Any] = {
@@ -88,6 +90,7 @@ def problem(status: int, detail: str, path: str | None = None, faults: list[tupl
     }
     if faults:
         body["errors"] = [{"loc": [_loc(part) for part in loc], "msg": msg} for loc, msg in faults]
+    body.update({k: v for k, v in (extra or {}).items() if k not in body})
     return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
 
 
@@ -104,10 +107,10 @@ def status_of(error: errors.ServiceError) -> int:
 
 async def _service_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, errors.ServiceError)
-    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, errors.TooManyAttempts) else None
+    headers = {"Retry-After": str(max(1, exc.retry_after))} if exc.retry_after is not None else None
     if isinstance(exc, errors.Unauthenticated):
         headers = {"WWW-Authenticate": "Bearer"}
-    return problem(status_of(exc), exc.detail, request.url.path, exc.errors or None, headers)
+    return problem(status_of(exc), exc.detail, request.url.path, exc.errors or None, headers, exc.extra or None)
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:

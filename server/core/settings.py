@@ -6,6 +6,7 @@ A wrong value stops the start with a message naming the variable and what it acc
 from __future__ import annotations
 
 from functools import cached_property
+from ipaddress import ip_network
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -30,12 +31,26 @@ class Settings(BaseSettings):
                                          description="JWT signing key; made and kept in the database if unset")
     access_token_minutes: int = Field(default=15, ge=1, le=1440)
     refresh_token_days: int = Field(default=14, ge=1, le=365)
-    login_max_failures: int = Field(default=5, ge=1, le=1000, description="failed logins per number per window")
-    login_client_max_failures: int = Field(default=20, ge=1, le=10000, description="failed logins per client address")
-    login_window_seconds: int = Field(default=900, ge=1, le=86400)
+    login_max_failures: int = Field(default=5, ge=1, le=1000,
+                                    description="failed logins per number from one address before delays begin")
+    login_number_max_failures: int = Field(default=20, ge=1, le=10000, description=(
+        "failed logins per number, from addresses it never signed in from, before delays begin there"))
+    login_client_max_failures: int = Field(default=100, ge=1, le=100000, description=(
+        "failed logins per address, for numbers that never signed in from it, before delays begin there"))
+    login_window_seconds: int = Field(default=900, ge=1, le=86400,
+                                      description="a count is forgotten after this long without a failure or a delay")
+    login_delay_seconds: int = Field(default=60, ge=1, le=3600, description="the first delay; each failure doubles it")
+    login_max_delay_seconds: int = Field(default=3600, ge=1, le=86400, description="the longest delay")
+    login_known_days: int = Field(default=90, ge=1, le=3650,
+                                  description="an address a number signed in from counts as its own this long")
     argon2_time_cost: int = Field(default=3, ge=1, le=20)
     argon2_memory_kib: int = Field(default=65536, ge=8, le=4_194_304)
     argon2_parallelism: int = Field(default=2, ge=1, le=16)
+    argon2_max_concurrent: int = Field(default=2, ge=1, le=64,
+                                       description="password hashes computed at once per process (each takes "
+                                                   "argon2_memory_kib)")
+    argon2_wait_seconds: float = Field(default=10.0, ge=0, le=120,
+                                       description="how long a login waits for a turn before 503 + Retry-After")
 
     faces_enabled: bool = True
     models_dir: Path | None = Field(default=None,
@@ -53,6 +68,9 @@ class Settings(BaseSettings):
 
     timezone: str = Field(default="Asia/Jakarta",
                           description="the lab's time zone: attendance days begin at its midnight")
+    trusted_proxies: str = Field(default="", description=(
+        "comma-separated addresses or networks (CIDR) of reverse proxies whose X-Forwarded-For and "
+        "X-Forwarded-Proto are believed; empty: none, the connecting address is the client"))
     request_max_bytes: int = Field(default=4_000_000, ge=10_000, le=100_000_000,
                                    description="largest non-photo request body")
 
@@ -72,6 +90,25 @@ class Settings(BaseSettings):
             raise ValueError(f"LABGATE_DATABASE_URL={value!r}: use sqlite:///file.db or postgresql://user@host/db")
         return value
 
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _addresses(cls, value: str) -> str:
+        for item in proxy_list(value):
+            try:
+                ip_network(item, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"LABGATE_TRUSTED_PROXIES: {item!r} is not an address or a network; use e.g. "
+                                 "10.0.0.5,192.168.1.0/24") from exc
+        return value
+
+    @property
+    def proxies(self) -> list[str]:
+        return proxy_list(self.trusted_proxies)
+
     @cached_property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+
+def proxy_list(value: str) -> list[str]:
+    return [item.strip() for item in value.split(",") if item.strip()]

@@ -1,71 +1,47 @@
-"""Refuse text no database can store, with a 4xx: NUL characters (U+0000) in the path, the query or
-a JSON body, and lone UTF-16 surrogates (``\ud800`` without its pair) in a JSON body.
+"""Text no database can store, found in a request body as it streams in: NUL characters (``\\u0000``)
+and lone UTF-16 surrogates (``\\ud800`` without its pair), written as JSON escapes.
 
 PostgreSQL cannot store NUL in text, neither database can encode a lone surrogate, and no name,
 number or note has a real use for either; without this guard such a request would fail in the driver.
+The scanner looks at each chunk once, keeping only the last few bytes for an escape split between
+two chunks, so it never holds a body (``server.core.bodyguard`` feeds it).
 """
 
 from __future__ import annotations
 
-import json
 import re
-from typing import Any
-
-from server.core.bodylimit import Message, Receive, Scope, Send
 
 LONE_SURROGATE = re.compile(
     rb"\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F][0-9a-fA-F]{2})"
     rb"|(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2}"
 )
+NUL = b"\\u0000"
+ESCAPE = 6  # bytes of one \uXXXX escape
+NUL_TEXT = "a NUL character (\\u0000)"
+SURROGATE_TEXT = "a lone UTF-16 surrogate (not a character)"
 
 
-class RefuseBadText:
-    def __init__(self, app: Any) -> None:
-        self.app = app
+class Scanner:
+    """Feed a body chunk by chunk; ``feed`` names what it found, or returns None.
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        if "\x00" in scope["path"] or b"%00" in scope.get("query_string", b""):
-            await _refuse(send, scope["path"], "the URL", "a NUL character (%00)")
-            return
-        headers = dict(scope.get("headers") or [])
-        if b"json" not in headers.get(b"content-type", b""):
-            await self.app(scope, receive, send)
-            return
-        chunks: list[bytes] = []
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                break
-            chunks.append(message.get("body", b""))
-            if not message.get("more_body", False):
-                break
-        body = b"".join(chunks)
-        if b"\\u0000" in body:
-            await _refuse(send, scope["path"], "the JSON body", "a NUL character (\\u0000)")
-            return
-        if LONE_SURROGATE.search(body):
-            await _refuse(send, scope["path"], "the JSON body", "a lone UTF-16 surrogate (not a character)")
-            return
-        replayed = False
+    A surrogate escape is judged once the escape after it has arrived (or the body ended), with the
+    escape before it still in view: a pair split between chunks is not taken for two lone halves.
+    """
 
-        async def replay() -> Message:
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
+    def __init__(self) -> None:
+        self.window = b""  # the unjudged tail, with one escape of context before it
+        self.judged = 0  # positions before this in ``window`` are judged
 
-        await self.app(scope, replay, send)
-
-
-async def _refuse(send: Send, path: str, where: str, what: str) -> None:
-    body = json.dumps({
-        "type": "urn:labgate:problem:unprocessable-entity", "title": "Unprocessable Entity", "status": 422,
-        "detail": f"{where} contains {what}; no field accepts one", "instance": path,
-    }).encode()
-    await send({"type": "http.response.start", "status": 422, "headers": [
-        (b"content-type", b"application/problem+json"), (b"content-length", str(len(body)).encode())]})
-    await send({"type": "http.response.body", "body": body})
+    def feed(self, chunk: bytes, final: bool) -> str | None:
+        window = self.window + chunk
+        if NUL in window:
+            return NUL_TEXT
+        # A match starting before ``limit`` has its escape and the next one in view.
+        limit = len(window) if final else len(window) - 2 * ESCAPE
+        found = LONE_SURROGATE.search(window, self.judged)
+        if found is not None and found.start() < limit:
+            return SURROGATE_TEXT
+        keep = max(0, min(limit, len(window)) - ESCAPE)
+        self.window = window[keep:]
+        self.judged = max(0, limit - keep)
+        return None

@@ -9,12 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, update
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from server.audit import service as audit
+from server.auth import limits
 from server.auth.actor import Actor
-from server.auth.tables import LoginFailure
 from server.core.clock import utcnow
 from server.core.errors import Invalid
 from server.faces.removal import remove_templates
@@ -39,7 +39,7 @@ def erase(session: Session, actor: Actor, person_id: str) -> Erasure:
     number, now = person.number, utcnow()
     templates = remove_templates(session, person.id, tell_kiosks=False)  # the tombstone tells them
     anonymised = session.execute(update(Event).where(Event.person_number == number).values(person_number=None))
-    session.execute(delete(LoginFailure).where(LoginFailure.number == number))
+    limits.forget(session, number)
     tombstone = Tombstone(number=number, erased_at=now, erased_by=actor.person_id)
     session.add(tombstone)
     session.delete(person)

@@ -24,12 +24,23 @@ def test_one_role_signs_in_straight_away(client: TestClient, make_person: Callab
     assert me["number"] == person.number and me["role"] == "lecturer"
 
 
-def test_several_roles_return_the_choice_and_the_token_carries_the_chosen_one(
+def test_a_login_that_must_choose_a_role_is_a_422_problem_not_a_success(
         client: TestClient, make_person: Callable[..., Person]) -> None:
     person = make_person(Role.LECTURER, Role.HEAD, login=False)
-    choice = _login(client, person.number).json()
-    assert choice["kind"] == "choose_role" and choice["roles"] == ["head", "lecturer"]
-    assert "access_token" not in choice
+    answer = _login(client, person.number)
+    assert answer.status_code == 422 and answer.headers["content-type"] == "application/problem+json"
+    choice = answer.json()
+    assert choice["roles"] == ["head", "lecturer"] and "access_token" not in choice
+    assert {"loc": ["body", "role"],
+            "msg": "required for this account; one of ['head', 'lecturer']"} in choice["errors"]
+    assert "sign in again naming one" in choice["detail"]
+    # The right password for a person with several roles does not count as a failure.
+    for _ in range(6):
+        assert _login(client, person.number).status_code == 422
+
+
+def test_the_token_carries_the_chosen_role(client: TestClient, make_person: Callable[..., Person]) -> None:
+    person = make_person(Role.LECTURER, Role.HEAD, login=False)
     chosen = _login(client, person.number, role="head").json()
     assert chosen["role"] == "head"
     claims = jwt.decode(chosen["access_token"], options={"verify_signature": False})

@@ -38,6 +38,7 @@ EXPECTED: dict[tuple[str, str], set[Role] | str] = {
     ("DELETE", "/api/v1/people/{person_id}"): {A, H},
     ("PUT", "/api/v1/people/{person_id}/password"): {A},
     ("DELETE", "/api/v1/people/{person_id}/sessions"): {A},
+    ("DELETE", "/api/v1/people/{person_id}/login-limits"): {A},
     ("PUT", "/api/v1/people/{person_id}/pin"): {A, H, T},
     ("GET", "/api/v1/people/{person_id}/consents"): {A, H, T},
     ("POST", "/api/v1/people/{person_id}/consents"): {A, H, T},
@@ -68,7 +69,7 @@ EXPECTED: dict[tuple[str, str], set[Role] | str] = {
 }
 
 # Run destructive operations last, so the others see their targets intact.
-LAST = ("DELETE", ":revoke", ":rotate-token", "/sessions", "/password")
+LAST = ("DELETE", ":revoke", ":rotate-token", "/sessions", "/password", "/login-limits")
 
 
 def _order(item: tuple[str, str]) -> tuple[int, str, str]:
