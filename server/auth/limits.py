@@ -16,17 +16,18 @@ Three counts (docs/server.md, "Failed logins"):
 
 An address is a number's own for ``login_known_days`` after a successful login from it. A count is
 forgotten after ``login_window_seconds`` without an attempt or a delay. An admin can clear a number's
-counts (``unlock``). Times are whole epoch seconds, so the delay is computed inside the UPDATE.
+counts (``unlock``). Times are epoch milliseconds (integers), so the delay is computed inside the UPDATE.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import time
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import ColumnElement, Executable, Update, case, delete, func, literal, or_, select, update
+from sqlalchemy import BigInteger, ColumnElement, Executable, Update, case, delete, func, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -85,14 +86,14 @@ def known(session: Session, settings: Settings, number: str, client: str) -> boo
 def claim(session: Session, settings: Settings, number: str, client: str) -> Claimed:
     """Count one attempt against every count that applies, and commit; ``TooManyAttempts`` (nothing
     counted) while one of them is delaying attempts."""
-    now = int(time.time())
+    now = _now_ms()
     applied = counts(settings, number, client, known(session, settings, number, client))
     for count in applied:
         session.execute(_ensure(session, count.key, now))
         if session.execute(_bump(count, now, settings)).first() is None:
             session.rollback()
             until = session.scalar(select(LoginLimit.blocked_until).where(LoginLimit.key == count.key)) or now + 1
-            wait = max(1, until - now)
+            wait = max(1, math.ceil((until - now) / 1000))
             log.info("event=login_delayed key=%r retry_after=%d", count.key, wait)
             raise TooManyAttempts(f"{count.refused}; try again in {wait} s", retry_after=wait)
     session.commit()
@@ -102,7 +103,7 @@ def claim(session: Session, settings: Settings, number: str, client: str) -> Cla
 def succeeded(session: Session, settings: Settings, claimed: Claimed) -> None:
     """A right password: the number's count from this address is cleared, the attempt is given back to
     the wider counts, and the address becomes the number's own. Stale counts are pruned. Not committed."""
-    now = int(time.time())
+    now = _now_ms()
     for count in claimed.counts:
         if count.key.startswith("pair "):
             session.execute(delete(LoginLimit).where(LoginLimit.key == count.key))
@@ -113,7 +114,7 @@ def succeeded(session: Session, settings: Settings, claimed: Claimed) -> None:
         session.add(LoginKnown(number=claimed.number, client=claimed.client, last_success_at=utcnow()))
     else:
         found.last_success_at = utcnow()
-    stale = now - settings.login_window_seconds
+    stale = now - settings.login_window_seconds * 1000
     session.execute(delete(LoginLimit).where(LoginLimit.last_at < stale, or_(
         LoginLimit.blocked_until.is_(None), LoginLimit.blocked_until < stale)))
     session.execute(delete(LoginKnown).where(
@@ -134,6 +135,10 @@ def forget(session: Session, number: str) -> None:
     session.execute(delete(LoginKnown).where(LoginKnown.number == number[:FIELD]))
 
 
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
 def _ensure(session: Session, key: str, now: int) -> Executable:
     """INSERT the count's row unless it is there (ON CONFLICT DO NOTHING on both databases)."""
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
@@ -145,24 +150,25 @@ def _bump(count: Count, now: int, settings: Settings) -> Update:
     """One more attempt, unless the count is delaying attempts now (then no row comes back). A count
     quiet for the window starts again at 1; from the threshold on, each attempt sets the next delay."""
     row = LoginLimit.__table__.c
-    quiet = func.coalesce(row.blocked_until, row.last_at) < now - settings.login_window_seconds
+    at = literal(now, BigInteger)  # typed: PostgreSQL would take a bare parameter for a 32-bit integer
+    quiet = func.coalesce(row.blocked_until, row.last_at) < at - settings.login_window_seconds * 1000
     failures = case((quiet, 1), else_=row.failures + 1)
+    delay = _delay(failures - count.threshold, settings)
     return (update(LoginLimit)
-            .where(row.key == count.key, func.coalesce(row.blocked_until, 0) <= now)
-            .values(failures=failures, last_at=now,
-                    blocked_until=case((failures >= count.threshold, now + _delay(failures - count.threshold,
-                                                                                   settings)), else_=None))
+            .where(row.key == count.key, func.coalesce(row.blocked_until, 0) <= at)
+            .values(failures=failures, last_at=at,
+                    blocked_until=case((failures >= count.threshold, at + delay), else_=None))
             .returning(row.failures))
 
 
 def _delay(over: ColumnElement[int], settings: Settings) -> ColumnElement[int]:
-    """``login_delay_seconds`` doubled ``over`` times, at most ``login_max_delay_seconds`` (a shift, which
-    both databases compute on integers)."""
-    base, cap = settings.login_delay_seconds, settings.login_max_delay_seconds
+    """``login_delay_seconds`` doubled ``over`` times, at most ``login_max_delay_seconds``, in
+    milliseconds (a shift, which both databases compute on integers)."""
+    base, cap = settings.login_delay_seconds * 1000, settings.login_max_delay_seconds * 1000
     steps = 0
     while (base << steps) < cap:
         steps += 1
-    return case((over >= steps, cap), else_=literal(base).op("<<")(over))
+    return case((over >= steps, literal(cap, BigInteger)), else_=literal(base, BigInteger).op("<<")(over))
 
 
 def _give_back(count: Count) -> Update:

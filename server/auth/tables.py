@@ -38,7 +38,7 @@ class RefreshToken(Base):
 class LoginLimit(Base):
     """One failed-login count (``server.auth.limits``): of a number from one address, of a number from
     addresses it never signed in from, or of an address for numbers never signed in from it. Times
-    are whole epoch seconds so that one UPDATE can compute the next delay on SQLite and PostgreSQL."""
+    are epoch milliseconds so that one UPDATE can compute the next delay on SQLite and PostgreSQL."""
 
     __tablename__ = "login_limits"
 
