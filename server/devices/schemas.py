@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -78,12 +78,16 @@ class ActivatedOut(BaseModel):
     activated_at: UtcTime
 
 
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+"""A number JSON can carry: NaN and Infinity (which Python's JSON reader lets through) are refused."""
+
+
 class CommandIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     kind: Literal["resync", "restart", "reload_config"] = Field(
         description="resync: pull the feed from the start; restart: restart the kiosk app; reload_config")
-    args: dict[str, str | int | float | bool] = Field(default_factory=dict, max_length=20)
+    args: dict[str, str | int | FiniteFloat | bool] = Field(default_factory=dict, max_length=20)
 
 
 class CommandOut(BaseModel):

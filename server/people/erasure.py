@@ -15,11 +15,12 @@ from sqlalchemy.orm import Session
 from server.audit import service as audit
 from server.auth import limits
 from server.auth.actor import Actor
+from server.auth.roles import Role
 from server.core.clock import utcnow
 from server.core.errors import Invalid
 from server.faces.removal import remove_templates
 from server.feed import journal
-from server.people.service import get
+from server.people.service import get, keep_an_admin, lock_admins, only_an_admin_changes_an_admin
 from server.people.tables import Tombstone
 from server.presence.tables import Event
 
@@ -36,6 +37,10 @@ def erase(session: Session, actor: Actor, person_id: str) -> Erasure:
     person = get(session, person_id)
     if person.id == actor.person_id:
         raise Invalid("you cannot erase your own account; ask another admin")
+    only_an_admin_changes_an_admin(actor, person)
+    admin = Role.ADMIN.value in person.role_names
+    if admin:
+        lock_admins(session)
     number, now = person.number, utcnow()
     templates = remove_templates(session, person.id, tell_kiosks=False)  # the tombstone tells them
     anonymised = session.execute(update(Event).where(Event.person_number == number).values(person_number=None))
@@ -45,6 +50,8 @@ def erase(session: Session, actor: Actor, person_id: str) -> Erasure:
     session.delete(person)
     session.flush()
     journal.note(session, "tombstone", str(tombstone.id))
+    if admin:
+        keep_an_admin(session)
     count = int(anonymised.rowcount)  # type: ignore[attr-defined]
     audit.record(session, actor, "person.erase", "person", person_id, number=number, events_anonymised=count,
                  templates_deleted=templates)

@@ -67,6 +67,12 @@ def create(session: Session, actor: Actor | None, data: PersonIn) -> Person:
 
 def update(session: Session, actor: Actor, person_id: str, patch: PersonPatch) -> Person:
     person = get(session, person_id)
+    only_an_admin_changes_an_admin(actor, person)
+    was_admin = person.active and Role.ADMIN.value in person.role_names
+    loses_admin = was_admin and (patch.active is False or (
+        patch.roles is not None and Role.ADMIN not in patch.roles))
+    if loses_admin:
+        lock_admins(session)
     changed: dict[str, object] = {}
     if patch.roles is not None:
         new_roles = {r.value for r in patch.roles}
@@ -86,9 +92,35 @@ def update(session: Session, actor: Actor, person_id: str, patch: PersonPatch) -
             revoke_all(session, person.id)
     if changed:
         _touch(session, person)
+        if loses_admin:
+            keep_an_admin(session)
         audit.record(session, actor, "person.update", "person", person.id, changed=sorted(changed))
         session.commit()
     return person
+
+
+def only_an_admin_changes_an_admin(actor: Actor, person: Person) -> None:
+    """A head (or any other role) may not deactivate, change or erase a person holding the admin role."""
+    if Role.ADMIN.value in person.role_names and actor.role != Role.ADMIN:
+        raise Forbidden(f"{person.number} is an admin; only an admin may change or erase an admin")
+
+
+def lock_admins(session: Session) -> None:
+    """Take the rows of every admin (PostgreSQL: FOR UPDATE), so two changes that each remove an admin
+    run one after the other and the second sees the first. On SQLite the change's own write lock
+    does this (``keep_an_admin`` counts after writing)."""
+    session.execute(select(Person.id).join(PersonRole).where(PersonRole.role == Role.ADMIN.value)
+                    .with_for_update(of=Person))
+
+
+def keep_an_admin(session: Session) -> None:
+    """After a change that removed an admin (written, not committed): refuse it if no active admin is left."""
+    session.flush()
+    left = session.scalar(select(func.count()).select_from(Person).join(PersonRole)
+                          .where(PersonRole.role == Role.ADMIN.value, Person.active.is_(True)))
+    if not left:
+        session.rollback()
+        raise Conflict("this would leave the server without an active admin; make someone else an admin first")
 
 
 def set_pin(session: Session, actor: Actor, person_id: str, pin: str) -> None:
