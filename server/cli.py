@@ -5,6 +5,8 @@
     labgate-server run --port 8480              # refuses to start on an unmigrated database
     labgate-server pull-device http://kiosk-1:8470 --token T
     labgate-server demo-kiosk --url http://127.0.0.1:8480   # make run: the demo kiosk's provisioning code
+    labgate-server how-to-sign-in --url http://127.0.0.1:8480   # the admins, or the command that makes one
+    labgate-server openapi > openapi.json       # needs no database
 """
 
 from __future__ import annotations
@@ -12,13 +14,13 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
-import logging
+import shlex
 import sys
+from pathlib import Path
 
+from server.core import logs
 from server.core.database import Database, DatabaseError
 from server.core.settings import Settings
-
-LOG_FORMAT = "%(asctime)s level=%(levelname)s logger=%(name)s %(message)s"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,6 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--host", help="address to listen on (LABGATE_HOST, default 127.0.0.1)")
     run.add_argument("--port", type=int, help="port (LABGATE_PORT, default 8480)")
     run.add_argument("--workers", type=int, help="processes (LABGATE_WORKERS, default 1)")
+    run.add_argument("--no-access-log", action="store_true", help="no log line per request")
 
     migrate = commands.add_parser("migrate", help="create or upgrade the database schema")
     migrate.add_argument("--revision", default="head", help="target revision (default: the newest)")
@@ -53,11 +56,14 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--name", default="demo kiosk")
     demo.add_argument("--room", default="LAB-1")
 
-    commands.add_parser("openapi", help="print the OpenAPI document (JSON)")
+    signin = commands.add_parser("how-to-sign-in", help="say who can sign in as an admin, or print the one command "
+                                                        "that makes the first admin (with this database)")
+    signin.add_argument("--url", default="http://127.0.0.1:8480", help="the server's URL")
+
+    commands.add_parser("openapi", help="print the OpenAPI document (JSON); needs no database, writes no file")
 
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    logs.setup()
     try:
         settings = Settings()
     except ValueError as exc:
@@ -65,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         handler = {"run": _run, "migrate": _migrate, "create-admin": _create_admin, "pull-device": _pull,
-                   "demo-kiosk": _demo_kiosk, "openapi": _openapi}[args.command]
+                   "demo-kiosk": _demo_kiosk, "how-to-sign-in": _how_to_sign_in, "openapi": _openapi}[args.command]
         return handler(settings, args)
     except DatabaseError as exc:
         print(f"labgate-server: {exc}", file=sys.stderr)
@@ -80,9 +86,12 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
     database = Database(settings.database_url)
     migrations.check(database)
     database.dispose()
+    # X-Forwarded-For is believed only from LABGATE_TRUSTED_PROXIES (the app's own middleware), and
+    # the server does not name itself.
     uvicorn.run("server.app:create_app", factory=True, host=args.host or settings.host,
                 port=args.port or settings.port, workers=args.workers or settings.workers,
-                log_level=settings.log_level, proxy_headers=True)
+                log_level=settings.log_level, proxy_headers=False, server_header=False,
+                log_config=logs.config(settings.log_level, access=not args.no_access_log))
     return 0
 
 
@@ -169,6 +178,36 @@ def _demo_kiosk(settings: Settings, args: argparse.Namespace) -> int:
     print(f"device {device.id} ({device.name}, room {device.room}): a new provisioning code (one use) on stdout",
           file=sys.stderr)
     print(payload)
+    return 0
+
+
+def _how_to_sign_in(settings: Settings, args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+
+    from server.auth.roles import Role
+    from server.core import migrations
+    from server.people.tables import Person, PersonRole
+
+    database = Database(settings.database_url)
+    try:
+        migrations.check(database)
+        with database.session() as session:
+            admins = session.execute(select(Person.number, Person.name).join(PersonRole).where(
+                PersonRole.role == Role.ADMIN.value, Person.active.is_(True)).order_by(Person.number)).all()
+    finally:
+        database.dispose()
+    docs = f"{args.url.rstrip('/')}/docs"
+    if admins:
+        shown = ", ".join(f"{number} ({name})" for number, name in admins[:5])
+        print(f"sign in at {docs} (POST /api/v1/auth/login) as an admin: {shown}")
+        return 0
+    program = Path(sys.argv[0])
+    if program.is_absolute() and program.is_relative_to(Path.cwd()):
+        program = program.relative_to(Path.cwd())
+    command = (f"LABGATE_DATABASE_URL={shlex.quote(database.describe())} {shlex.quote(str(program))} create-admin "
+               '--number 197001012000 --name "Lab Admin"')
+    print(f"no admin on this server yet; make the first one (it asks for a password), then sign in at {docs}:\n"
+          f"  {command}")
     return 0
 
 

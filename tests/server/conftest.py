@@ -5,12 +5,17 @@ from __future__ import annotations
 
 import os
 import secrets
+import socket
+import subprocess
+import sys
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -188,3 +193,60 @@ def activated(client: TestClient, registered: dict[str, Any]) -> Kiosk:
                          json={"provisioning_token": registered["provisioning_token"], "device_token": token})
     assert answer.status_code == 200, answer.text
     return Kiosk(device_id, token, {"Authorization": f"Bearer {token}"})
+
+
+CLI = [str(Path(sys.executable).with_name("labgate-server"))]
+ADMIN_PASSWORD = "a long admin password"
+
+
+def run_cli(url: str, *args: str, stdin: str | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "LABGATE_DATABASE_URL": url, "LABGATE_ARGON2_MEMORY_KIB": "1024",
+           "LABGATE_ARGON2_TIME_COST": "1"}
+    return subprocess.run([*CLI, *args], env=env, input=stdin, capture_output=True, text=True, timeout=timeout)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class Served:
+    """A real `labgate-server run` on loopback (default settings but faces off; no trusted proxies)
+    with an admin 1970000001 whose password is ADMIN_PASSWORD."""
+
+    base: str
+    url: str
+    pid: int
+    log: Path
+
+
+@pytest.fixture(scope="session")
+def served(backends: Backends, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    url = backends.new()
+    assert run_cli(url, "migrate").returncode == 0
+    made = run_cli(url, "create-admin", "--number", "1970000001", "--name", "Lab Admin", "--password-stdin",
+                   stdin=ADMIN_PASSWORD + "\n")
+    assert made.returncode == 0, made.stderr
+    port = free_port()
+    env = {**os.environ, "LABGATE_DATABASE_URL": url, "LABGATE_FACES_ENABLED": "false"}
+    env.pop("LABGATE_TRUSTED_PROXIES", None)
+    log = tmp_path_factory.mktemp("served") / "server.log"
+    with log.open("w") as sink:
+        process = subprocess.Popen([*CLI, "run", "--port", str(port)], env=env, stdout=sink, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        else:
+            pytest.fail(f"the server did not come up: {log.read_text()}")
+        yield Served(base, url, process.pid, log)
+    finally:
+        process.terminate()
+        process.wait(timeout=15)

@@ -4,15 +4,8 @@ create the first admin, serve, and pull a kiosk's events over the network."""
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
 import threading
-import time
-from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlparse
 
@@ -25,22 +18,10 @@ from server.app import create_app
 from server.core import migrations
 from server.core.database import Database
 from server.tables import metadata
-from tests.server.conftest import Backends, test_settings
+from tests.server.conftest import Backends, Served, free_port, run_cli, test_settings
 from tests.server.events import event
 
-CLI = [str(Path(sys.executable).with_name("labgate-server"))]
-
-
-def _run(url: str, *args: str, stdin: str | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "LABGATE_DATABASE_URL": url, "LABGATE_ARGON2_MEMORY_KIB": "1024",
-           "LABGATE_ARGON2_TIME_COST": "1"}
-    return subprocess.run([*CLI, *args], env=env, input=stdin, capture_output=True, text=True, timeout=timeout)
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+_run, _free_port = run_cli, free_port
 
 
 def test_migrations_build_exactly_the_tables_the_code_declares(database: Database) -> None:
@@ -62,38 +43,8 @@ def test_migrate_is_idempotent_and_the_server_refuses_an_unmigrated_database(bac
     assert second.returncode == 0 and "nothing to do" in second.stdout
 
 
-@pytest.fixture(scope="module")
-def served(backends: Backends) -> Iterator[tuple[str, str]]:
-    """(base URL, database URL) of a real `labgate-server run` on loopback with an admin 1970000001."""
-    url = backends.new()
-    assert _run(url, "migrate").returncode == 0
-    made = _run(url, "create-admin", "--number", "1970000001", "--name", "Lab Admin", "--password-stdin",
-                stdin="a long admin password\n")
-    assert made.returncode == 0, made.stderr
-    port = _free_port()
-    env = {**os.environ, "LABGATE_DATABASE_URL": url, "LABGATE_FACES_ENABLED": "false"}
-    process = subprocess.Popen([*CLI, "run", "--port", str(port)], env=env, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        else:
-            process.terminate()
-            pytest.fail(f"the server did not come up: {process.communicate(timeout=10)[0]}")
-        yield base, url
-    finally:
-        process.terminate()
-        process.wait(timeout=15)
-
-
-def test_a_real_server_serves_the_api_on_loopback(served: tuple[str, str]) -> None:
-    base, _ = served
+def test_a_real_server_serves_the_api_on_loopback(served: Served) -> None:
+    base = served.base
     health = httpx.get(f"{base}/health").json()
     assert health["status"] == "ok" and health["revision"] == migrations.head()
     tokens = httpx.post(f"{base}/api/v1/auth/login", json={"number": "1970000001",
@@ -131,8 +82,8 @@ class _Kiosk(BaseHTTPRequestHandler):
         pass
 
 
-def test_pull_device_ingests_a_kiosks_events_once(served: tuple[str, str]) -> None:
-    base, url = served
+def test_pull_device_ingests_a_kiosks_events_once(served: Served) -> None:
+    base, url = served.base, served.url
     tokens = httpx.post(f"{base}/api/v1/auth/login", json={"number": "1970000001",
                                                            "password": "a long admin password"}).json()
     admin = {"Authorization": f"Bearer {tokens['access_token']}"}
