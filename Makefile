@@ -33,8 +33,8 @@ run: models
 test: system models lint typecheck
 	$(BIN)/pytest -n auto --dist worksteal
 
-# Debian packages the tests need (virtual screen for the GUI tests, OCR for transcripts).
-SYSTEM_PACKAGES := xvfb xdotool xauth tesseract-ocr tesseract-ocr-ind
+# Debian packages the tests need (virtual screen for the GUI tests, OCR for transcripts, a browser for web pages).
+SYSTEM_PACKAGES := xvfb xdotool xauth tesseract-ocr tesseract-ocr-ind chromium
 system:
 	@missing=""; for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
