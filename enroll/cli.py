@@ -126,6 +126,10 @@ def _run(args: argparse.Namespace) -> int:
     if args.db:
         config = replace(config, store=replace(config.store, path=Path(args.db)))
     enrol = enrol_config.load(config_file)
+    missing = _missing_store(config.store.path, creates=args.command in ("import", "import-bundle"))
+    if missing:
+        print(f"labgate-enroll: {missing}; nothing was created", file=sys.stderr)
+        return 2
     store = Store(config.store.path)
     from models.engine import FaceEngine  # the ONNX sessions load here
 
@@ -169,6 +173,16 @@ def _run(args: argparse.Namespace) -> int:
     finally:
         store.close()
     return 2
+
+
+def _missing_store(path: Path, creates: bool) -> str | None:
+    """Why the device store at ``path`` cannot be used, or None: only an import may make a new one, and
+    never a new folder (a mistyped --db must not leave folders and an empty store behind)."""
+    if not path.parent.is_dir():
+        return f"the folder {path.parent} of the device store {path} does not exist (check --db or [store] path)"
+    if not creates and not path.is_file():
+        return f"there is no device store at {path} (check --db or [store] path; `import` makes one)"
+    return None
 
 
 def _import(service: EnrolmentService, args: argparse.Namespace, actor: str) -> int:

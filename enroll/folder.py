@@ -1,10 +1,11 @@
 """Enrolling from a photo folder (``labgate-enroll import DIR``).
 
 The layout: ``DIR/<number>/*.jpg`` (one folder per person, named by their NIM or NIP) and an
-optional ``DIR/people.csv`` with a header row and the columns ``number`` (or ``id``, ``nim``,
-``nip``), ``name`` and, optionally, ``roles`` (separated by ``;``). Each photo goes through the same
-gate as a door shot (``capture.judge``, the centred face); a person needs [enrol] min_photos usable
-photos and then takes the one path into the gallery (``EnrolmentService.enrol``).
+optional ``DIR/people.csv`` (comma-, semicolon- or tab-separated) with a header row and the columns
+``number`` (or ``id``, ``nim``, ``nip``), ``name`` and, optionally, ``roles`` (separated by ``;``, ``|``
+or ``,``). Each photo goes through the same gate as a door shot (``capture.judge``, the centred face);
+a person needs [enrol] min_photos usable photos and then takes the one path into the gallery
+(``EnrolmentService.enrol``).
 """
 
 from __future__ import annotations
@@ -82,7 +83,9 @@ def _people_csv(path: Path) -> tuple[dict[str, str], dict[str, tuple[str, ...]],
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
         raise FolderError(f"{path} cannot be read as UTF-8 text: {exc}") from exc
-    rows = list(csv.reader(text.splitlines(), dialect="excel-tab" if "\t" in text.split("\n", 1)[0] else "excel"))
+    header = text.split("\n", 1)[0]  # a tab, or semicolons as spreadsheets in many locales write them
+    separator = next((c for c in ("\t", ";") if c in header and "," not in header), ",")
+    rows = list(csv.reader(text.splitlines(), delimiter=separator))
     if not rows:
         return {}, {}, []
     header = [cell.strip().lower() for cell in rows[0]]
@@ -107,7 +110,7 @@ def _people_csv(path: Path) -> tuple[dict[str, str], dict[str, tuple[str, ...]],
             raise FolderError(f"{path}:{line}: {number} is listed twice")
         names[number] = row[name_column].strip()
         if roles_column is not None and len(row) > roles_column and row[roles_column].strip():
-            roles[number] = tuple(r.strip() for r in row[roles_column].split(";") if r.strip())
+            roles[number] = tuple(r.strip() for r in re.split(r"[;|,]", row[roles_column]) if r.strip())
     return names, roles, notes
 
 

@@ -1,4 +1,5 @@
 """Read a people CSV (number,name[,kind][,roles][,active]) into checked rows, or every fault in it.
+Comma-, semicolon- and tab-separated files are read alike; roles are separated by ``;``, ``|`` or ``,``.
 
 One bad row refuses the whole file, so an import never half-happens; the faults name line and column.
 """
@@ -43,7 +44,7 @@ def parse(data: bytes) -> tuple[list[Row], list[Fault]]:
         return [], [Fault(0, "", f"the file is not UTF-8 text (byte {exc.start}); save it as CSV UTF-8")]
     if "\x00" in text:
         return [], [Fault(0, "", "the file contains NUL characters; it is not a CSV text file")]
-    reader = csv.DictReader(io.StringIO(text, newline=""))
+    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter(text))
     header = [h.strip().lower() for h in reader.fieldnames or []]
     missing = [c for c in REQUIRED if c not in header]
     unknown = [h for h in header if h not in COLUMNS]
@@ -75,6 +76,16 @@ def parse(data: bytes) -> tuple[list[Row], list[Fault]]:
     return rows, faults
 
 
+def delimiter(text: str) -> str:
+    """``,``, or ``;`` when the header row has semicolons and no comma (spreadsheets in Indonesian and
+    other locales where the comma is the decimal mark save CSV so), or a tab likewise."""
+    header = text.lstrip().split("\n", 1)[0]
+    for candidate in ("\t", ";"):
+        if candidate in header and "," not in header:
+            return candidate
+    return ","
+
+
 def _row(line: int, values: dict[str, str]) -> tuple[Row | None, list[Fault]]:
     faults: list[Fault] = []
     number, name = values.get("number", ""), values.get("name", "")
@@ -86,11 +97,11 @@ def _row(line: int, values: dict[str, str]) -> tuple[Row | None, list[Fault]]:
     if kind not in ("student", "staff"):
         faults.append(Fault(line, "kind", f"{kind!r}: use student or staff"))
     roles_text = values.get("roles") or ("student" if kind == "student" else "")
-    roles = tuple(sorted({r.strip() for r in re.split(r"[;|]", roles_text) if r.strip()}))
+    roles = tuple(sorted({r.strip() for r in re.split(r"[;|,]", roles_text) if r.strip()}))
     wrong = [r for r in roles if r not in {x.value for x in Role}]
     if wrong:
         faults.append(Fault(line, "roles", f"unknown role {', '.join(wrong)}; roles are {', '.join(Role)} "
-                                           f"(separate several with ;)"))
+                                           f"(separate several with ; or |)"))
     if Role.ADMIN in roles:
         faults.append(Fault(line, "roles", "admin cannot be granted by import; grant it to the person by hand"))
     active_text = (values.get("active") or "true").lower()

@@ -117,3 +117,16 @@ def test_import_bundle_enrols_a_bundles_people(imported: Imported, service: Enro
     code, out, _err = run_cli("import-bundle", str(file), "--passphrase-file", str(secret), *args)
     assert code == 1 and "enrolled 1 people, refused 1" in out
     assert "refused Tim_Henman: duplicate: Tim_Henman: the face is already enrolled as 2201000009" in out
+
+
+def test_a_store_that_does_not_exist_is_named_and_nothing_is_created(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    nowhere = tmp_path / "no-such-folder" / "kiosk.db"
+    code, out, err = run_cli("list", "--config", str(config), "--db", str(nowhere))
+    assert code == 2 and out == ""
+    assert f"the folder {nowhere.parent}" in err and "does not exist" in err and "nothing was created" in err
+    assert not nowhere.parent.exists()
+    absent = tmp_path / "typo.db"
+    code, _out, err = run_cli("list", "--config", str(config), "--db", str(absent))
+    assert code == 2 and "there is no device store" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.toml"]

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from enroll.folder import read_folder
 from enroll.service import EnrolmentService, portrait_view
 from kiosk.store import Store
 from models.engine import FaceEngine
@@ -150,3 +151,15 @@ def test_progress_bar_reports_every_tenth_when_not_on_a_terminal() -> None:
         bar(done, 100, f"person/{done}.jpg")
     lines = stream.getvalue().splitlines()
     assert len(lines) == 11 and lines[-1].startswith("photos 100/100") and "100%" in lines[-1]
+
+
+def test_a_semicolon_people_csv_is_read_like_a_comma_one(tmp_path: Path) -> None:
+    """Spreadsheets in Indonesian (and other comma-decimal locales) save CSV with semicolons."""
+    for person in ("2201000001", "2201000002"):
+        (tmp_path / person).mkdir()
+    (tmp_path / "people.csv").write_text("number;name;roles\n2201000001;Siti, A.;student|assistant\n"
+                                         "2201000002;Budi;student\n", encoding="utf-8")
+    candidates, notes = read_folder(tmp_path)
+    assert [(c.number, c.name, c.roles) for c in candidates] == [
+        ("2201000001", "Siti, A.", ("student", "assistant")), ("2201000002", "Budi", ("student",))]
+    assert notes == []

@@ -58,6 +58,19 @@ def test_csv_import_creates_and_updates(client: TestClient, admin: Person) -> No
     assert budi["roles"] == ["assistant", "student"]
 
 
+def test_a_semicolon_csv_from_a_spreadsheet_is_read(client: TestClient, admin: Person) -> None:
+    """Spreadsheets in Indonesian (and other comma-decimal locales) save CSV with semicolons."""
+    text = "\ufeffnumber;name;kind;roles\r\n2201000001;Ani, S.Kom;student;\r\n" \
+           "2201000002;Budi;student;student|assistant\r\n"
+    done = client.post("/api/v1/people:import", files={"file": ("p.csv", text.encode(), "text/csv")},
+                       headers=admin.headers)
+    assert done.status_code == 200, done.text
+    assert done.json()["created"] == 2
+    people = client.get("/api/v1/people", params={"q": "2201"}, headers=admin.headers).json()["items"]
+    assert [(p["name"], p["roles"]) for p in people] == [("Ani, S.Kom", ["student"]),
+                                                         ("Budi", ["assistant", "student"])]
+
+
 def test_a_bad_csv_row_refuses_the_whole_file_and_names_line_and_column(client: TestClient, admin: Person) -> None:
     text = "number,name,roles\n2201000001,Ani,\nnot a number!,Budi,\n2201000003,,student\n2201000004,Dewi,wizard\n"
     response = client.post("/api/v1/people:import", files={"file": ("p.csv", text.encode(), "text/csv")},
