@@ -83,8 +83,8 @@ def _people_csv(path: Path) -> tuple[dict[str, str], dict[str, tuple[str, ...]],
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
         raise FolderError(f"{path} cannot be read as UTF-8 text: {exc}") from exc
-    header = text.split("\n", 1)[0]  # a tab, or semicolons as spreadsheets in many locales write them
-    separator = next((c for c in ("\t", ";") if c in header and "," not in header), ",")
+    first = text.split("\n", 1)[0]  # a tab, or semicolons as spreadsheets in many locales write them
+    separator = next((c for c in ("\t", ";") if c in first and "," not in first), ",")
     rows = list(csv.reader(text.splitlines(), delimiter=separator))
     if not rows:
         return {}, {}, []
