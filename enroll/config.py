@@ -8,6 +8,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from models.enrolment import CONSISTENCY
 from models.settings import SettingsError
 
 MIN_SHOTS = 5  # the guided capture never saves fewer (issue 4)
@@ -20,7 +21,7 @@ class EnrolConfig:
     near_identical: float = 0.96
     guided_yaw: float = 0.06
     guided_pitch: float = 0.04
-    consistency: float = 0.32
+    consistency: float = CONSISTENCY
     min_photos: int = 2
     max_photos: int = 20
     consent_policy: str = "1"

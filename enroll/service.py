@@ -11,9 +11,8 @@ kept encrypted when [enrol] keep_crops says so, until [enrol] retention_days (``
 
 from __future__ import annotations
 
-import copy
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +30,7 @@ from kiosk.logs import log
 from kiosk.store import WIPE_WAIT_S, Enrolment, Erased, SealedCrop, Store, now_iso
 from models.duplicates import Collision, collisions
 from models.engine import FaceEngine
+from models.enrolment import photo_view
 
 DAY_S = 86_400.0
 
@@ -43,14 +43,7 @@ class RosterEntry:
     needs_reenrol: bool
 
 
-def portrait_view(engine: FaceEngine) -> FaceEngine:
-    """The same engine (sharing its loaded networks) choosing the centred face, as photo folders need
-    (a portrait's subject is centred; at the door the nearest, largest face is)."""
-    if engine.settings.face_selection == "centre":
-        return engine
-    view = copy.copy(engine)
-    view.settings = replace(engine.settings, face_selection="centre")
-    return view
+portrait_view = photo_view  # the photo rules every enrolment shares (models.enrolment)
 
 
 class EnrolmentService:

@@ -2,31 +2,21 @@
 
 Each hash takes ``argon2_memory_kib`` (64 MiB by default), so a crowd of logins, failed or not,
 could take gigabytes: at most ``argon2_max_concurrent`` hashes run at once per process; the others
-wait their turn up to ``argon2_wait_seconds`` and are then turned away (``Busy``, a 503 with
-Retry-After), having cost nothing.
+wait their turn up to ``argon2_wait_seconds`` and are then turned away (``server.core.turns.Busy``,
+a 503 with Retry-After), having cost nothing.
 """
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from server.core.errors import Unavailable
 from server.core.settings import Settings
+from server.core.turns import Turns
 
 MIN_LENGTH = 10
-
-
-class Busy(Unavailable):
-    """Every hashing turn stayed taken for the whole wait (a 503 with Retry-After)."""
-
-    def __init__(self, waited: float, turns: int) -> None:
-        super().__init__(f"the server is busy checking passwords (all {turns} turns stayed taken for {waited:g} s); "
-                         "try again in a moment", retry_after=max(1, round(waited / 4)))
 
 
 class Passwords:
@@ -35,31 +25,13 @@ class Passwords:
             time_cost=settings.argon2_time_cost, memory_cost=settings.argon2_memory_kib,
             parallelism=settings.argon2_parallelism, type=Type.ID,
         )
-        self.turns = settings.argon2_max_concurrent
-        self.wait = settings.argon2_wait_seconds
-        self._slots = threading.BoundedSemaphore(self.turns)
-        self._held = threading.local()
+        self.turns = Turns(settings.argon2_max_concurrent, settings.argon2_wait_seconds, "checking passwords")
         self._dummy = self.hasher.hash("not a password anyone has")
 
-    @contextmanager
-    def turn(self) -> Iterator[None]:
-        """Hold one of the hashing turns (waiting up to the bound, else ``Busy``); reentrant per thread,
-        so a caller can take its turn before other work (the login counts the attempt inside it)."""
-        if getattr(self._held, "depth", 0):
-            self._held.depth += 1
-            try:
-                yield
-            finally:
-                self._held.depth -= 1
-            return
-        if not self._slots.acquire(timeout=self.wait):
-            raise Busy(self.wait, self.turns)
-        self._held.depth = 1
-        try:
-            yield
-        finally:
-            self._held.depth = 0
-            self._slots.release()
+    def turn(self) -> AbstractContextManager[None]:
+        """Hold one of the hashing turns (``Busy`` when none came free in time); reentrant per thread, so
+        a caller can take its turn before other work (the login counts the attempt inside it)."""
+        return self.turns.turn()
 
     def hash(self, password: str) -> str:
         with self.turn():

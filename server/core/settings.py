@@ -13,6 +13,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from models.enrolment import CONSISTENCY
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LABGATE_", extra="ignore", frozen=True)
@@ -57,6 +59,11 @@ class Settings(BaseSettings):
                                     description="built face models; default $LABGATE_MODELS or artifacts/models")
     photo_max_bytes: int = Field(default=10_000_000, ge=1024, le=50_000_000)
     photo_max_pixels: int = Field(default=40_000_000, ge=10_000, le=40_000_000)
+    faces_max_concurrent: int = Field(default=2, ge=1, le=64, description="photos analysed at once per process")
+    faces_wait_seconds: float = Field(default=30.0, ge=0, le=600,
+                                      description="how long an upload waits for a turn before 503 + Retry-After")
+    face_consistency: float = Field(default=CONSISTENCY, gt=-1, lt=1, description=(
+        "a photo must match the person's own templates at least this much (the kiosk's [enrol] consistency)"))
     store_photos: bool = False
     photo_dir: Path = Path("labgate-photos")
 

@@ -1,11 +1,12 @@
 """The face engine the server shares across requests: the kiosk's own ``models`` package, loaded on
-first use (portrait photos: the centred face is the subject), and a gallery rebuilt only when
-templates changed."""
+first use and judging photos exactly as the kiosk's enrolment does (``models.enrolment.photo_view``),
+a bounded number of photos at once (``turn``), and a gallery rebuilt only when templates changed."""
 
 from __future__ import annotations
 
 import functools
 import threading
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import numpy as np
@@ -13,10 +14,12 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from models.engine import EngineSettings, FaceEngine
+from models.enrolment import photo_view
 from models.gallery import Gallery
 from models.runtime import ModelError
 from server.core.errors import Unavailable
 from server.core.settings import Settings
+from server.core.turns import Turns
 from server.faces.tables import Template
 from server.feed.tables import FeedChange
 
@@ -26,7 +29,7 @@ TEMPLATE_CHANGES = ("template", "template_removed", "tombstone")
 @functools.lru_cache(maxsize=2)
 def load_engine(model_dir: Path | None) -> FaceEngine:
     """One engine per model folder per process: it is read-only once built, and slow to build."""
-    return FaceEngine(EngineSettings(model_dir=model_dir, face_selection="centre"))
+    return photo_view(FaceEngine(EngineSettings(model_dir=model_dir)))
 
 
 class FaceProvider:
@@ -35,6 +38,12 @@ class FaceProvider:
         self._engine: FaceEngine | None = None
         self._lock = threading.Lock()
         self._gallery: tuple[int, Gallery] | None = None
+        self.turns = Turns(settings.faces_max_concurrent, settings.faces_wait_seconds, "analysing photos")
+
+    def turn(self) -> AbstractContextManager[None]:
+        """Hold one of the turns for decoding and analysing a photo (each can take a few hundred MB
+        for a 40 Mpx photo); ``Busy`` (503 + Retry-After) when none came free in time."""
+        return self.turns.turn()
 
     def engine(self) -> FaceEngine:
         if not self.settings.faces_enabled:

@@ -1,5 +1,6 @@
-"""Faces: a photo becomes a template through the same engine, quality gate and duplicate-identity check
-as the kiosk's enrolment; identify a photo against every template of the server's model."""
+"""Faces: a photo becomes a template by the kiosk's enrolment rules (``models.enrolment``): the same face
+selection and quality gate, the photo must match the person's own templates (consistency) and must
+not match anyone else's (duplicate identity); identify a photo against every template of the model."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from sqlalchemy.orm import Session
 from models.decision import Decision
 from models.duplicates import collisions
 from models.engine import FaceEngine, FaceResult, NoFace
+from models.enrolment import Split, fits
 from server.audit import service as audit
 from server.auth.actor import Actor
 from server.core.clock import utcnow
@@ -55,19 +57,23 @@ def enrol(session: Session, faces: FaceProvider, settings: Settings, actor: Acto
     if not people.has_consent(session, person.id, CONSENT):
         raise Conflict(f"{person.number} has no face_recognition consent on record; record it with "
                        f"POST /api/v1/people/{person.id}/consents before uploading photos")
-    rgb = decode(data, filename, content_type, settings.photo_max_pixels)
-    engine = faces.engine()
-    result = _embed(engine, rgb, filename)
+    with faces.turn():
+        engine = faces.engine()
+        result = _embed(engine, decode(data, filename, content_type, settings.photo_max_pixels), filename)
     assert result.embedding is not None
     gallery = faces.gallery(session)
     others = {p: gallery.templates(p) for p in gallery.people if p != person.id}
-    found = collisions(result.embedding, others, engine.thresholds.accept)  # the kiosk's enrolment rule
+    found = collisions(result.embedding, others, engine.thresholds.accept)  # the kiosk's enrolment rules
     if found:
         twin = session.get(Person, found[0].person)
         who = f"{twin.number} ({twin.name})" if twin else found[0].person
         raise Conflict(f"this face matches {who} with score {found[0].score:.3f} (τ_accept "
                        f"{engine.thresholds.accept:.3f}); one person cannot be enrolled under two numbers. "
                        f"If it is the same person, erase the duplicate first")
+    own = gallery.templates(person.id) if person.id in gallery.people else np.zeros((0, 0), np.float32)
+    parted = fits(result.embedding, own, settings.face_consistency)
+    if parted is not None:
+        raise Conflict(_not_one_person(person, len(own), parted, settings.face_consistency))
     template = Template(
         id=str(uuid.uuid4()), person_id=person.id, model_id=engine.model_id,
         vector=np.asarray(result.embedding, dtype="<f4").tobytes(), quality=round(float(result.face.score), 4),
@@ -85,9 +91,9 @@ def enrol(session: Session, faces: FaceProvider, settings: Settings, actor: Acto
 
 def identify(session: Session, faces: FaceProvider, settings: Settings, data: bytes, filename: str,
              content_type: str | None, top: int) -> Identified:
-    rgb = decode(data, filename, content_type, settings.photo_max_pixels)
-    engine = faces.engine()
-    result = _embed(engine, rgb, filename)
+    with faces.turn():
+        engine = faces.engine()
+        result = _embed(engine, decode(data, filename, content_type, settings.photo_max_pixels), filename)
     assert result.embedding is not None
     gallery = faces.gallery(session)
     decision = engine.identify(result.embedding, gallery)
@@ -109,6 +115,20 @@ def delete_template(session: Session, actor: Actor, person_id: str, template_id:
         raise NotFound(f"person {person_id} has no template {template_id}")
     audit.record(session, actor, "face.template_delete", "person", person_id, template=template_id)
     session.commit()
+
+
+def _not_one_person(person: Person, templates: int, parted: Split, threshold: float) -> str:
+    """What a refused photo looks like against the person's templates (the photo is the last index)."""
+    photo = templates
+    if parted.second == (photo,) or parted.first == (photo,):
+        return (f"this photo does not look like {person.number} ({person.name}): it matches their {templates} "
+                f"enrolled template(s) {parted.similarity:.2f} on average, below the consistency threshold "
+                f"{threshold:.2f}, so it shows someone else; nothing saved. If the enrolled templates are the wrong "
+                f"person's, delete them first")
+    apart = ", ".join(str(i + 1) for i in (parted.second if photo in parted.first else parted.first))
+    return (f"{person.number}'s templates and this photo show two people (templates {apart} "
+            f"match the rest {parted.similarity:.2f} on average, below {threshold:.2f}); nothing saved. Delete the "
+            f"templates of the wrong person first (GET .../templates lists them, oldest first)")
 
 
 def _embed(engine: FaceEngine, rgb: np.ndarray, filename: str) -> FaceResult:

@@ -134,3 +134,122 @@ def test_templates_reach_kiosks_of_the_same_model_and_go_with_consent(client: Te
     later = client.get(f"/api/v1/devices/{device['device']['id']}/changes", params={"cursor": feed["next_cursor"]},
                        headers=kiosk).json()
     assert later["removed_templates"] == [{"id": template["id"]}]
+
+
+@pytest.mark.data
+def test_a_photo_of_someone_else_is_refused_for_a_persons_record(client: TestClient, admin: Person,
+                                                                  make_person: Callable[..., Person],
+                                                                  model_dir: Path, known: list[list[bytes]]) -> None:
+    """Person B's photo uploaded to person A (B enrolled nowhere, so no duplicate to catch) is refused:
+    it does not match A's own templates, as `labgate-enroll import` refuses such a mix."""
+    first = _consented(client, admin, make_person)
+    for photo in known[0][:2]:
+        assert _upload(client, admin, first, photo).status_code == 201
+    wrong = _upload(client, admin, first, known[1][0])
+    assert wrong.status_code == 409, wrong.text
+    detail = wrong.json()["detail"]
+    assert f"does not look like {first.number}" in detail and "consistency threshold 0.32" in detail
+    assert len(client.get(f"/api/v1/people/{first.id}/templates", headers=admin.headers).json()) == 2
+    assert _upload(client, admin, first, known[0][2]).status_code == 201, "the person's own photo still goes in"
+
+
+# Photos on which the server's and the kiosk's verdicts differed (MTCNN's smallest face: 20 against 40),
+# with the rest of their people's first ten photos; the last folder mixes two people.
+SETS = {
+    "2201000011": [("Adrien_Brody", n) for n in range(1, 11)],
+    "2201000012": [("Hamid_Karzai", n) for n in range(1, 11)],
+    "2201000013": [("Guillermo_Coria", n) for n in range(1, 11)],
+    "2201000014": [("Pete_Sampras", n) for n in range(1, 11)],
+    "2201000015": [("David_Nalbandian", n) for n in (1, 2, 3)] + [("Tom_Daschle", 1)],
+}
+
+
+@pytest.fixture(scope="session")
+def kiosk_verdicts(data_dir: Path, model_dir: Path, tmp_path_factory: pytest.TempPathFactory) \
+        -> tuple[dict[str, str], dict[str, tuple[str, ...]], dict[Path, bytes]]:
+    """`labgate-enroll import --dry-run` on the SETS folder (a real kiosk config, in a scratch folder):
+    (person status or refusal kind, photo file -> rejection reasons, photo file -> bytes)."""
+    import csv
+    import subprocess
+    import sys
+
+    root = tmp_path_factory.mktemp("verdicts")
+    folder, photos = root / "photos", {}
+    for number, chosen in SETS.items():
+        (folder / number).mkdir(parents=True)
+        for index, (who, n) in enumerate(chosen):
+            data = (data_dir / "lfw_people" / "known" / who / f"{who}_{n:04d}.jpg").read_bytes()
+            target = folder / number / f"{index:02d}_{who}_{n:04d}.jpg"
+            target.write_bytes(data)
+            photos[target.relative_to(folder)] = data
+    config = (Path(__file__).resolve().parents[2] / "config.toml").read_text()
+    config = config.replace('dir = "artifacts/models"', f'dir = "{model_dir}"')
+    config = config.replace('path = "artifacts/kiosk/kiosk.db"', f'path = "{root / "kiosk.db"}"')
+    config = config.replace('key_file = "artifacts/kiosk/crops.key"', f'key_file = "{root / "crops.key"}"')
+    (root / "config.toml").write_text(config)
+    enroll = Path(sys.executable).with_name("labgate-enroll")
+    done = subprocess.run([str(enroll), "import", str(folder), "--consent", "--dry-run", "--quiet", "--config",
+                           str(root / "config.toml"), "--report", str(root / "report.csv")],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode in (0, 1), done.stderr
+    people: dict[str, str] = {}
+    rejected: dict[Path, tuple[str, ...]] = {}
+    with (root / "report.csv").open() as handle:
+        for row in csv.DictReader(handle):
+            if row["kind"] == "person":
+                people[row["number"]] = row["reasons"] if row["status"] == "refused" else "enrolled"
+            else:
+                rejected[Path(row["number"]) / row["file"]] = tuple(row["reasons"].split(";"))
+    return people, {p: rejected.get(p, ()) for p in photos}, photos
+
+
+@pytest.mark.data
+def test_the_server_and_labgate_enroll_import_judge_the_same_photos_alike(
+        client: TestClient, admin: Person, make_person: Callable[..., Person], model_dir: Path,
+        kiosk_verdicts: tuple[dict[str, str], dict[Path, tuple[str, ...]], dict[Path, bytes]]) -> None:
+    kiosk_people, kiosk_photos, photos = kiosk_verdicts
+    assert "near_identical" not in {r for reasons in kiosk_photos.values() for r in reasons}
+    server_people: dict[str, str] = {}
+    server_photos: dict[Path, tuple[str, ...]] = {}
+    for number in SETS:
+        person = _consented(client, admin, make_person, number=number)
+        server_people[number] = "enrolled"
+        for path in sorted(p for p in photos if p.parts[0] == number):
+            answer = _upload(client, admin, person, photos[path], path.name)
+            body = answer.json()
+            if answer.status_code == 422:
+                found = tuple(e["msg"] for e in body.get("errors", []) if e["loc"] == ["photo", "quality"])
+                server_photos[path] = found or (("no_face",) if "no face" in body["detail"] else ("?",))
+                continue
+            server_photos[path] = ()
+            if answer.status_code == 409:
+                assert "does not look like" in body["detail"] or "show two people" in body["detail"], body
+                server_people[number] = "inconsistent"
+            else:
+                assert answer.status_code == 201, answer.text
+    assert server_photos == kiosk_photos
+    assert server_people == kiosk_people
+    assert kiosk_people["2201000015"] == "inconsistent", "the mixed folder is refused by both"
+    assert sum(1 for reasons in kiosk_photos.values() if reasons) >= 3, "the set holds photos the gate refuses"
+
+
+def test_a_photo_just_under_the_pixel_limit_is_detected_downscaled(client: TestClient, admin: Person,
+                                                                   make_person: Callable[..., Person], app,  # type: ignore[no-untyped-def]
+                                                                   model_dir: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """The probe's photo: 6324 x 6324 of one colour (a 40 Mpx PNG of about 116 kB) took 49 s and 3.3 GB
+    in the face engine; the detector now sees a copy of at most 1024 px (bench/photos.py measures it)."""
+    person = _consented(client, admin, make_person)
+    buffer = io.BytesIO()
+    Image.new("RGB", (6324, 6324), (200, 180, 160)).save(buffer, "PNG")
+    detector = app.state.faces.engine().detector
+    plain, seen = detector.detect, []
+
+    def spying(image, settings=None):  # type: ignore[no-untyped-def]
+        seen.append(settings)
+        return plain(image, settings)
+
+    monkeypatch.setattr(detector, "detect", spying)
+    answer = _upload(client, admin, person, buffer.getvalue(), "flat.png", "image/png")
+    assert answer.status_code == 422 and "no face" in answer.json()["detail"]
+    assert len(seen) == 1 and seen[0].scale * 6324 <= 1024
