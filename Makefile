@@ -13,19 +13,21 @@ export LABGATE_DATA
 # under a display ($$DISPLAY), else headless. `make run VIDEO=f.mp4` plays a video instead. An empty
 # store gets the demo people (first 4 photos of each known person). A kiosk not provisioned yet (or
 # no longer authorised) is provisioned against this server as "demo kiosk", so what it records
-# reaches the server (GET /api/v1/presence/events); later runs keep that provisioning.
+# reaches the server (GET /api/v1/presence/events); later runs keep that provisioning. It says how to
+# sign in (the admins, or the command that makes the first one in $(SERVER_DB)); Ctrl+C stops both.
 SERVER_DB ?= artifacts/labgate-server.db
 SERVER_PORT ?= 8480
 SERVER_ENV := LABGATE_DATABASE_URL=sqlite:///$(abspath $(SERVER_DB))
 run: models
 	$(SERVER_ENV) $(BIN)/labgate-server migrate
+	@$(SERVER_ENV) $(BIN)/labgate-server how-to-sign-in --url http://127.0.0.1:$(SERVER_PORT)
 	@state=$$($(BIN)/labgate-sync status | awk '$$1 == "state" {print $$2}'); \
 	if [ "$$state" = unprovisioned ] || [ "$$state" = unauthorised ]; then \
 	  echo "provisioning the demo kiosk against http://127.0.0.1:$(SERVER_PORT) (sync state was $$state)"; \
 	  $(SERVER_ENV) $(BIN)/labgate-server demo-kiosk --url http://127.0.0.1:$(SERVER_PORT) \
 	    | $(BIN)/labgate-sync provision - || exit 1; \
 	fi
-	$(SERVER_ENV) $(BIN)/labgate-server run --port $(SERVER_PORT) & server=$$!; \
+	$(SERVER_ENV) $(BIN)/labgate-server run --port $(SERVER_PORT) --no-access-log & server=$$!; \
 	trap 'kill $$server 2>/dev/null' EXIT INT TERM; \
 	$(BIN)/labgate-kiosk run --enrol-demo $(if $(VIDEO),--video "$(VIDEO)")
 

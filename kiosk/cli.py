@@ -81,6 +81,9 @@ def main(argv: list[str] | None = None) -> int:
     except (SettingsError, SourceError, StoreError, ModelError) as exc:
         print(f"labgate-kiosk: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl+C before the loop's own handler is in place (models still loading)
+        print("labgate-kiosk: stopped (Ctrl+C)", file=sys.stderr)
+        return 130
 
 
 def _config(args: argparse.Namespace) -> Config:

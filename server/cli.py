@@ -76,6 +76,9 @@ def main(argv: list[str] | None = None) -> int:
     except DatabaseError as exc:
         print(f"labgate-server: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("labgate-server: stopped (Ctrl+C)", file=sys.stderr)
+        return 130
 
 
 def _run(settings: Settings, args: argparse.Namespace) -> int:

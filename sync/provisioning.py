@@ -14,6 +14,8 @@ import sqlite3
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
+import requests
+
 from kiosk.logs import log
 from kiosk.store import Store
 from sync import credentials as creds
@@ -87,6 +89,9 @@ def activate_pending(store: Store, config: SyncConfig) -> Outcome:
     try:
         answer = client.activate()
     except Retry as exc:
+        if isinstance(exc.__cause__, requests.ConnectionError):  # not started yet (make run), or offline
+            return Outcome(Exchange.WAITING, f"the provisioning code waits for the server at {pending.server}: it "
+                                             "does not answer yet; the code is exchanged as soon as it does")
         return Outcome(Exchange.WAITING, f"the provisioning code waits for the server: {exc}")
     except (Unauthorised, Refused) as exc:
         creds.discard(path, pending)
