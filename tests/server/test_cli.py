@@ -4,8 +4,11 @@ create the first admin, serve, and pull a kiosk's events over the network."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlparse
 
@@ -18,7 +21,7 @@ from server.app import create_app
 from server.core import migrations
 from server.core.database import Database
 from server.tables import metadata
-from tests.server.conftest import Backends, Served, free_port, run_cli, test_settings
+from tests.server.conftest import CLI, Backends, Served, free_port, run_cli, test_settings
 from tests.server.events import event
 
 _run, _free_port = run_cli, free_port
@@ -106,3 +109,27 @@ def test_pull_device_ingests_a_kiosks_events_once(served: Served) -> None:
         kiosk.shutdown()
     detail = httpx.get(f"{base}/api/v1/devices/{device_id}", headers=admin).json()
     assert detail["events"] == 1500 and detail["missing_seq"] == []
+
+
+@pytest.mark.parametrize("url", [None, "postgresql://nobody@127.0.0.1:1/nothing"])
+def test_openapi_needs_no_database_and_leaves_no_file(tmp_path: Path, url: str | None) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "LABGATE_DATABASE_URL"}
+    if url:
+        env["LABGATE_DATABASE_URL"] = url
+    done = subprocess.run([*CLI, "openapi"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    document = json.loads(done.stdout)
+    assert "/api/v1/auth/login" in document["paths"] and document["info"]["title"] == "LabGate server"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_how_to_sign_in_names_the_admins_or_the_command_with_this_database(backends: Backends) -> None:
+    url = backends.new()
+    assert _run(url, "migrate").returncode == 0
+    before = _run(url, "how-to-sign-in", "--url", "http://lab:8480")
+    assert before.returncode == 0 and "no admin on this server yet" in before.stdout
+    assert f"LABGATE_DATABASE_URL={Database(url).describe()} " in before.stdout and "create-admin" in before.stdout
+    assert _run(url, "create-admin", "--number", "1970000002", "--name", "Ibu Admin", "--password-stdin",
+                stdin="a long admin password\n").returncode == 0
+    after = _run(url, "how-to-sign-in", "--url", "http://lab:8480")
+    assert "sign in at http://lab:8480/docs" in after.stdout and "1970000002 (Ibu Admin)" in after.stdout
