@@ -1,7 +1,7 @@
 """What a crowd of failed logins and one huge photo cost a real `labgate-server run` (SQLite, loopback):
 peak memory (VmHWM of the server process) and time, printed beside the reference.
 
-    .venv/bin/python bench/costs.py [--logins 40]
+    .venv/bin/python bench/costs.py [--logins 40] [--only logins|photos]
 
 - Failed logins: ``--logins`` wrong-password logins at once (each for its own number), first with
   every hash allowed at once (``LABGATE_ARGON2_MAX_CONCURRENT`` = the crowd: as before issue 13), then
@@ -150,15 +150,26 @@ def photos() -> list[tuple[str, int, int, float, float, float]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--logins", type=int, default=40)
+    parser.add_argument("--only", choices=("logins", "photos"), help="run one half")
     args = parser.parse_args()
-    print(f"{args.logins} failed logins at once (argon2id 64 MiB, t=3), server peak RSS (VmHWM):")
+    if args.only != "photos":
+        _print_logins(args.logins)
+    if args.only != "logins":
+        _print_photos()
+
+
+def _print_logins(crowd: int) -> None:
+    print(f"{crowd} failed logins at once (argon2id 64 MiB, t=3), server peak RSS (VmHWM):")
     print("| hashes at once | peak before | peak after | time | answers |")
     print("|---|---|---|---|---|")
-    for bound, label in ((None, f"{args.logins} (unbounded, as before)"), (2, "2 (default bound)")):
-        before, after, took, statuses = logins(args.logins, bound)
+    for bound, label in ((None, f"{crowd} (unbounded, as before)"), (2, "2 (default bound)")):
+        before, after, took, statuses = logins(crowd, bound)
         answers = ", ".join(f"{code}: {n}" for code, n in sorted(statuses.items()))
         print(f"| {label} | {before:.0f} MB | {after:.0f} MB | {took:.1f} s | {answers} |")
     print()
+
+
+def _print_photos() -> None:
     print("photo uploads (one at a time, models loaded), server peak RSS (VmHWM); reference: the probe's PNG took "
           "49 s and 3.3 GB before issue 13")
     print("| photo | size | answer | time | peak before | peak after |")

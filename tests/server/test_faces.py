@@ -238,7 +238,7 @@ def test_a_photo_just_under_the_pixel_limit_is_detected_downscaled(client: TestC
                                                                    model_dir: Path,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     """The probe's photo: 6324 x 6324 of one colour (a 40 Mpx PNG of about 116 kB) took 49 s and 3.3 GB
-    in the face engine; the detector now sees a copy of at most 1024 px (bench/photos.py measures it)."""
+    in the face engine; the detector now sees a copy of at most 1024 px (bench/costs.py measures it)."""
     person = _consented(client, admin, make_person)
     buffer = io.BytesIO()
     Image.new("RGB", (6324, 6324), (200, 180, 160)).save(buffer, "PNG")
