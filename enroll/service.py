@@ -44,6 +44,7 @@ class RosterEntry:
 
 
 def valid_number(number: str) -> bool:
+    """A NIM or NIP as the store keeps it: a letter or digit, then up to 39 of letters, digits, '.', '_', '-'."""
     return bool(NUMBER.match(number))
 
 
