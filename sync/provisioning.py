@@ -16,8 +16,8 @@ from enum import StrEnum
 
 import requests
 
-from kiosk.logs import log
-from kiosk.store import Store
+from device.logs import log
+from device.store import Store
 from sync import credentials as creds
 from sync.client import Client, Refused, Retry, Unauthorised
 from sync.config import SyncConfig
