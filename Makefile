@@ -14,7 +14,8 @@ export LABGATE_DATA
 # store gets the demo people (first 4 photos of each known person). A kiosk not provisioned yet (or
 # no longer authorised) is provisioned against this server as "demo kiosk", so what it records
 # reaches the server (GET /api/v1/presence/events); later runs keep that provisioning. It says how to
-# sign in (the admins, or the command that makes the first one in $(SERVER_DB)); Ctrl+C stops both.
+# sign in (the admins, or the command that makes the first one in $(SERVER_DB)); Ctrl+C stops both
+# (the kiosk's 130, Ctrl+C while it loads, is a clean stop too).
 SERVER_DB ?= artifacts/labgate-server.db
 SERVER_PORT ?= 8480
 SERVER_ENV := LABGATE_DATABASE_URL=sqlite:///$(abspath $(SERVER_DB))
@@ -29,7 +30,7 @@ run: models
 	fi
 	$(SERVER_ENV) $(BIN)/labgate-server run --port $(SERVER_PORT) --no-access-log & server=$$!; \
 	trap 'kill $$server 2>/dev/null' EXIT INT TERM; \
-	$(BIN)/labgate-kiosk run --enrol-demo $(if $(VIDEO),--video "$(VIDEO)")
+	$(BIN)/labgate-kiosk run --enrol-demo $(if $(VIDEO),--video "$(VIDEO)") || [ $$? = 130 ]
 
 # Tests run on one worker per core; work is handed out test by test (heavy ones are uneven).
 test: system models lint typecheck

@@ -19,16 +19,20 @@ import threading
 from dataclasses import replace
 from pathlib import Path
 
-from device import config as device_config
-from device import logs
-from device.config import CAMERA_KINDS, Config
-from device.logs import log
-from device.store import Store, StoreError
-from device.watchdog import notify
-from kiosk.frames import SourceError
-from models import catalog
-from models.runtime import ModelError
-from models.settings import SettingsError
+try:  # Ctrl+C while the libraries load (seconds on a small, busy machine) ends as quietly as later on
+    from device import config as device_config
+    from device import logs
+    from device.config import CAMERA_KINDS, Config
+    from device.logs import log
+    from device.store import Store, StoreError
+    from device.watchdog import notify
+    from kiosk.frames import SourceError
+    from models import catalog
+    from models.runtime import ModelError
+    from models.settings import SettingsError
+except KeyboardInterrupt:
+    print("labgate-kiosk: stopped (Ctrl+C)", file=sys.stderr)
+    raise SystemExit(130) from None
 
 COMMANDS = ("run", "add-technician", "events")
 

@@ -18,9 +18,13 @@ import shlex
 import sys
 from pathlib import Path
 
-from server.core import logs
-from server.core.database import Database, DatabaseError
-from server.core.settings import Settings
+try:  # Ctrl+C while the libraries load (seconds on a small, busy machine) ends as quietly as later on
+    from server.core import logs
+    from server.core.database import Database, DatabaseError
+    from server.core.settings import Settings
+except KeyboardInterrupt:
+    print("labgate-server: stopped (Ctrl+C)", file=sys.stderr)
+    raise SystemExit(130) from None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -24,20 +24,24 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from device import config as device_config
-from device import logs
-from device.logs import log
-from device.store import Store, StoreError
-from device.watchdog import notify
-from models.settings import SettingsError
-from sync import config as sync_config
-from sync import credentials as creds
-from sync import process, state
-from sync.config import SyncConfig
-from sync.credentials import ProvisioningError
-from sync.provisioning import Exchange, activate_pending, provision
-from sync.runner import Sync
-from sync.state import State
+try:  # Ctrl+C while the libraries load (seconds on a small, busy machine) ends as quietly as later on
+    from device import config as device_config
+    from device import logs
+    from device.logs import log
+    from device.store import Store, StoreError
+    from device.watchdog import notify
+    from models.settings import SettingsError
+    from sync import config as sync_config
+    from sync import credentials as creds
+    from sync import process, state
+    from sync.config import SyncConfig
+    from sync.credentials import ProvisioningError
+    from sync.provisioning import Exchange, activate_pending, provision
+    from sync.runner import Sync
+    from sync.state import State
+except KeyboardInterrupt:
+    print("labgate-sync: stopped (Ctrl+C)", file=sys.stderr)
+    raise SystemExit(130) from None
 
 EXIT = {State.OK.value: 0, State.OFFLINE.value: 1, State.ERROR.value: 1, State.STANDBY.value: 1,
         State.UNAUTHORISED.value: 3, State.UNPROVISIONED.value: 3}
@@ -79,6 +83,9 @@ def main(argv: list[str] | None = None) -> int:
     except (SettingsError, StoreError, ProvisioningError) as exc:
         print(f"labgate-sync: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl+C outside `run` (which stops on its own signal handler)
+        print("labgate-sync: stopped (Ctrl+C)", file=sys.stderr)
+        return 130
 
 
 def _settings(args: argparse.Namespace) -> tuple[SyncConfig, Path]:

@@ -91,7 +91,7 @@ def activate_pending(store: Store, config: SyncConfig) -> Outcome:
     except Retry as exc:
         if isinstance(exc.__cause__, requests.ConnectionError):  # not started yet (make run), or offline
             return Outcome(Exchange.WAITING, f"the provisioning code waits for the server at {pending.server}: it "
-                                             "does not answer yet; the code is exchanged as soon as it does")
+                                             "does not answer yet")
         return Outcome(Exchange.WAITING, f"the provisioning code waits for the server: {exc}")
     except (Unauthorised, Refused) as exc:
         creds.discard(path, pending)

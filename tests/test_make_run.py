@@ -1,8 +1,10 @@
 """A new user's first minutes: `make run` (kiosk on the demo door, server beside it) says how to sign in
-to its server with the right database, logs one format with no traceback, and ends cleanly on Ctrl+C.
+to its server with the right database, says in one plain line that the kiosk waits for that server,
+logs one format with no traceback, and ends cleanly on Ctrl+C, whether the door is working or both
+programs are still starting.
 
-The run uses its own scratch config, stores and ports, and skips the model build (`make -o models`:
-`make test` has built them); it is bounded to a few minutes.
+Each run uses its own scratch config, stores and ports, is headless, skips the model build (`make -o
+models`: `make test` has built them) and is bounded to a few minutes.
 """
 
 from __future__ import annotations
@@ -12,7 +14,9 @@ import re
 import signal
 import socket
 import subprocess
+import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -20,6 +24,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 LOG_LINE = re.compile(r"^ts=\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z level=(debug|info|warning|error|critical) event=\S+")
+KIOSK_STARTS = ".venv/bin/labgate-kiosk run"  # make echoes the recipe line that starts the server and the kiosk
 
 
 def _free_port() -> int:
@@ -28,9 +33,30 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-@pytest.mark.data
-def test_make_run_says_how_to_sign_in_logs_one_format_and_stops_cleanly(tmp_path: Path, data_dir: Path,
-                                                                        model_dir: Path) -> None:
+@dataclass(frozen=True)
+class Run:
+    text: str  # everything make run printed (stdout and stderr, as a terminal shows them)
+    port: int
+    server_db: Path
+    left: list[int]  # processes of this run still alive after make ended
+
+
+def _ours(marker: str) -> list[int]:
+    """Processes whose environment carries this run's config (the server and the kiosk inherit it)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if marker.encode() in (entry / "environ").read_bytes().split(b"\0"):
+                    found.append(int(entry.name))
+            except OSError:
+                pass
+    return found
+
+
+def _make_run(tmp_path: Path, data_dir: Path, model_dir: Path, until: str, then_wait: float) -> Run:
+    """`make run` in a scratch setting, Ctrl+C (SIGINT to its process group, as a terminal sends it)
+    ``then_wait`` seconds after ``until`` appears in its output."""
     config = (ROOT / "config.toml").read_text()
     for old, new in (('dir = "artifacts/models"', f'dir = "{model_dir}"'),
                      ('path = "artifacts/kiosk/kiosk.db"', f'path = "{tmp_path / "kiosk.db"}"'),
@@ -40,6 +66,7 @@ def test_make_run_says_how_to_sign_in_logs_one_format_and_stops_cleanly(tmp_path
         config = config.replace(old, new)
     (tmp_path / "config.toml").write_text(config)
     port, server_db = _free_port(), tmp_path / "server.db"
+    marker = f"LABGATE_CONFIG={tmp_path / 'config.toml'}"
     env = {**os.environ, "LABGATE_CONFIG": str(tmp_path / "config.toml"), "LABGATE_DATA": str(data_dir)}
     env.pop("DISPLAY", None)
     log = tmp_path / "make-run.log"
@@ -49,25 +76,94 @@ def test_make_run_says_how_to_sign_in_logs_one_format_and_stops_cleanly(tmp_path
                                 start_new_session=True)
     try:
         deadline = time.monotonic() + 240
-        while time.monotonic() < deadline and "event=sync_pushed" not in log.read_text():
+        while time.monotonic() < deadline and until not in log.read_text():
             assert make.poll() is None, log.read_text()
-            time.sleep(1)
-        assert "event=sync_pushed" in log.read_text(), "the demo kiosk never pushed an event:\n" + log.read_text()
-        assert httpx.get(f"http://127.0.0.1:{port}/health").status_code == 200
+            time.sleep(0.2)
+        assert until in log.read_text(), f"{until!r} never came:\n" + log.read_text()
+        time.sleep(then_wait)
         os.killpg(make.pid, signal.SIGINT)  # Ctrl+C in the terminal
         make.wait(timeout=60)
     finally:
         if make.poll() is None:
             os.killpg(make.pid, signal.SIGKILL)
             make.wait()
-    text = log.read_text()
+    deadline = time.monotonic() + 15
+    while _ours(marker) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    left = _ours(marker)
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+    return Run(log.read_text(), port, server_db, left)
+
+
+def _check_start_up(run: Run, waited: bool = True) -> None:
+    """What every run shows: how to sign in with its database, one plain line while the kiosk waits for
+    the server (once it got that far), no traceback, no error from make, nothing left running."""
+    text = run.text
     assert "Traceback" not in text, text
-    assert f"  LABGATE_DATABASE_URL=sqlite:///{server_db} .venv/bin/labgate-server create-admin" in text, text
-    assert f"sign in at http://127.0.0.1:{port}/docs" in text
-    logged = [line for line in text.splitlines() if line.startswith("ts=") or re.match(r"^[A-Z]+:\s", line)
+    assert not re.search(r"make: \*\*\*.*Error", text), text
+    assert not run.left, f"processes {run.left} outlived make run:\n{text}"
+    assert f"  LABGATE_DATABASE_URL=sqlite:///{run.server_db} .venv/bin/labgate-server create-admin" in text, text
+    assert f"sign in at http://127.0.0.1:{run.port}/docs" in text
+    assert not re.search(r"HTTPConnectionPool|Max retries|NewConnectionError|Errno", text), text
+    if waited:
+        waiting = [line for line in text.splitlines() if "waits for the server" in line and not line.startswith("ts=")]
+        assert len(waiting) == 1, waiting
+        assert f"waits for the server at http://127.0.0.1:{run.port}: it does not answer yet" in waiting[0]
+
+
+@pytest.mark.data
+def test_make_run_says_how_to_sign_in_logs_one_format_and_stops_cleanly(tmp_path: Path, data_dir: Path,
+                                                                        model_dir: Path) -> None:
+    run = _make_run(tmp_path, data_dir, model_dir, until="event=sync_pushed", then_wait=0)
+    _check_start_up(run)
+    logged = [line for line in run.text.splitlines() if line.startswith("ts=") or re.match(r"^[A-Z]+:\s", line)
               or " level=" in line]
     assert logged and all(LOG_LINE.match(line) for line in logged), \
         [line for line in logged if not LOG_LINE.match(line)][:5]
-    assert "event=kiosk_stopped" in text and 'event=server message="Finished server process' in text
+    assert "make: ***" not in run.text, run.text
+    assert "event=request" not in run.text, "make run leaves out a line per HTTP request"
+    assert "event=kiosk_stopped" in run.text and 'event=server message="Finished server process' in run.text
     with pytest.raises(httpx.HTTPError):
-        httpx.get(f"http://127.0.0.1:{port}/health", timeout=2)
+        httpx.get(f"http://127.0.0.1:{run.port}/health", timeout=2)
+
+
+@pytest.mark.data
+def test_ctrl_c_while_the_kiosk_and_the_server_start_ends_cleanly(tmp_path: Path, data_dir: Path,
+                                                                 model_dir: Path) -> None:
+    run = _make_run(tmp_path, data_dir, model_dir, until=KIOSK_STARTS, then_wait=1.5)
+    _check_start_up(run)
+    assert "make: ***" not in run.text, run.text
+    if "event=kiosk_started" not in run.text:  # stopped while loading its libraries and models (the usual case)
+        assert "labgate-kiosk: stopped (Ctrl+C)" in run.text, run.text
+
+
+@pytest.mark.data
+def test_ctrl_c_while_the_kiosk_is_being_provisioned_ends_cleanly(tmp_path: Path, data_dir: Path,
+                                                                  model_dir: Path) -> None:
+    """`labgate-server demo-kiosk | labgate-sync provision -` are loading when Ctrl+C comes: each stops
+    with one line; make says `Interrupt` (its own word for Ctrl+C) and starts nothing more."""
+    run = _make_run(tmp_path, data_dir, model_dir, until="provisioning the demo kiosk against", then_wait=0.5)
+    _check_start_up(run, waited=False)
+    assert KIOSK_STARTS not in run.text and "event=kiosk_started" not in run.text, run.text
+
+
+def test_the_readme_gives_the_sign_in_command_make_run_prints(tmp_path: Path) -> None:
+    """The README's first-admin command is the one `make run` prints for its default database."""
+    makefile = (ROOT / "Makefile").read_text()
+    default = re.search(r"^SERVER_DB \?= (\S+)$", makefile, re.MULTILINE)
+    assert default is not None
+    database = tmp_path / default.group(1)
+    database.parent.mkdir(parents=True)
+    server = Path(sys.executable).with_name("labgate-server")
+    env = {**os.environ, "LABGATE_DATABASE_URL": f"sqlite:///{database}"}
+    assert subprocess.run([str(server), "migrate"], env=env, capture_output=True, timeout=120).returncode == 0
+    said = subprocess.run([str(server), "how-to-sign-in"], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert said.returncode == 0, said.stderr
+    command = said.stdout.splitlines()[-1].strip().replace(str(tmp_path), "$PWD")
+    command = command.replace(str(server), ".venv/bin/labgate-server")  # a venv outside the checkout
+    assert command.startswith("LABGATE_DATABASE_URL=sqlite:///$PWD/artifacts/labgate-server.db "), command
+    readme = (ROOT / "README.md").read_text()
+    assert command in readme, command
+    assert "export LABGATE_DATABASE_URL=sqlite:///$PWD/artifacts/labgate-server.db" in readme

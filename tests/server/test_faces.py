@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import struct
+import threading
 import zlib
 from collections.abc import Callable
 from pathlib import Path
@@ -17,6 +18,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from server.auth.roles import Role
+from server.core.turns import Turns
 from tests.server.conftest import Person, activated
 
 
@@ -253,3 +255,35 @@ def test_a_photo_just_under_the_pixel_limit_is_detected_downscaled(client: TestC
     answer = _upload(client, admin, person, buffer.getvalue(), "flat.png", "image/png")
     assert answer.status_code == 422 and "no face" in answer.json()["detail"]
     assert len(seen) == 1 and seen[0].scale * 6324 <= 1024
+
+
+def test_a_photo_that_finds_every_turn_busy_is_503_and_saves_nothing(client: TestClient, admin: Person,
+                                                                     make_person: Callable[..., Person], app,  # type: ignore[no-untyped-def]
+                                                                     model_dir: Path) -> None:
+    """Photos are decoded and analysed a bounded number at once (each can cost hundreds of MB): one
+    that waits past FACES_WAIT_SECONDS for a turn is a 503 with Retry-After, before it costs anything."""
+    person = _consented(client, admin, make_person)
+    app.state.faces.turns = Turns(1, 0.2, "analysing photos")  # FACES_MAX_CONCURRENT=1, FACES_WAIT_SECONDS=0.2
+    holding, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with app.state.faces.turn():
+            holding.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert holding.wait(5)
+        for answer in (_upload(client, admin, person, _jpeg((640, 480))),
+                       client.post("/api/v1/faces:identify", files={"photo": ("face.jpg", _jpeg(), "image/jpeg")},
+                                   headers=admin.headers)):
+            assert answer.status_code == 503, answer.text
+            assert answer.headers["content-type"] == "application/problem+json"
+            assert int(answer.headers["Retry-After"]) >= 1 and "busy analysing photos" in answer.json()["detail"]
+    finally:
+        release.set()
+        holder.join()
+    after = _upload(client, admin, person, _jpeg((640, 480)))
+    assert after.status_code == 422 and "no face" in after.json()["detail"], "with a turn free it is analysed"
+    assert client.get(f"/api/v1/people/{person.id}/templates", headers=admin.headers).json() == []
