@@ -5,6 +5,7 @@
     labgate-server run --port 8480              # refuses to start on an unmigrated database
     labgate-server pull-device http://kiosk-1:8470 --token T
     labgate-server demo-kiosk --url http://127.0.0.1:8480   # make run: the demo kiosk's provisioning code
+    labgate-server notify --once                # send the notifications due now, then exit
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import getpass
 import json
 import logging
 import sys
+from typing import Any
 
 from server.core.database import Database, DatabaseError
 from server.core.settings import Settings
@@ -55,6 +57,10 @@ def main(argv: list[str] | None = None) -> int:
 
     commands.add_parser("openapi", help="print the OpenAPI document (JSON)")
 
+    notify = commands.add_parser("notify", help="send queued notifications without the API (each server process "
+                                                "already runs a sender)")
+    notify.add_argument("--once", action="store_true", help="send what is due now, wait for the outcomes, exit")
+
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
     logging.getLogger("alembic").setLevel(logging.WARNING)
@@ -65,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         handler = {"run": _run, "migrate": _migrate, "create-admin": _create_admin, "pull-device": _pull,
-                   "demo-kiosk": _demo_kiosk, "openapi": _openapi}[args.command]
+                   "demo-kiosk": _demo_kiosk, "openapi": _openapi, "notify": _notify}[args.command]
         return handler(settings, args)
     except DatabaseError as exc:
         print(f"labgate-server: {exc}", file=sys.stderr)
@@ -80,10 +86,76 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
     database = Database(settings.database_url)
     migrations.check(database)
     database.dispose()
+    workers = args.workers or settings.workers
+    if workers > 1:
+        _metrics_across_processes()
     uvicorn.run("server.app:create_app", factory=True, host=args.host or settings.host,
-                port=args.port or settings.port, workers=args.workers or settings.workers,
+                port=args.port or settings.port, workers=workers,
                 log_level=settings.log_level, proxy_headers=True)
     return 0
+
+
+def _metrics_across_processes() -> None:
+    """Each worker writes its metrics to one folder and a scrape adds them up (prometheus-client's
+    multiprocess mode): a folder of our own unless PROMETHEUS_MULTIPROC_DIR names one, emptied first."""
+    import os
+    import tempfile
+    from pathlib import Path
+
+    folder = Path(os.environ.get("PROMETHEUS_MULTIPROC_DIR") or tempfile.mkdtemp(prefix="labgate-metrics-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    for stale in folder.glob("*.db"):
+        stale.unlink()
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
+
+
+def _notify(settings: Settings, args: argparse.Namespace) -> int:
+    import asyncio
+
+    from server.core import migrations
+    from server.notifications.runner import adapters, announce
+    from server.notifications.sender import Sender
+    from server.notifications.settings import NotifySettings
+
+    try:
+        notify_settings = NotifySettings()
+    except ValueError as exc:
+        print(f"labgate-server: bad notification settings: {exc}", file=sys.stderr)
+        return 2
+    announce(notify_settings)
+    if not notify_settings.enabled():
+        print("labgate-server: no notification channel is configured (see LABGATE_SMTP_HOST, LABGATE_FCM_CREDENTIALS, "
+              "LABGATE_WHATSAPP_PHONE_NUMBER_ID); nothing can be sent", file=sys.stderr)
+        return 2
+    database = Database(settings.database_url)
+    migrations.check(database)
+    try:
+        sender = Sender(database, notify_settings, adapters(notify_settings))
+        if args.once:
+            tally = asyncio.run(_drain(sender))
+            shown = ", ".join(f"{status} {count}" for status, count in sorted(tally.items())) or "nothing was due"
+            print(f"notifications: {shown}")
+        else:
+            asyncio.run(_forever(sender))
+    finally:
+        database.dispose()
+    return 0
+
+
+async def _drain(sender: Any) -> Any:
+    try:
+        return await sender.drain()
+    finally:
+        await sender.aclose()
+
+
+async def _forever(sender: Any) -> None:
+    import asyncio
+
+    try:
+        await sender.run(asyncio.Event())
+    finally:
+        await sender.aclose()
 
 
 def _migrate(settings: Settings, args: argparse.Namespace) -> int:

@@ -129,7 +129,7 @@ def preferences(session: Session, person_id: str) -> dict[Topic, dict[Channel, b
             for topic in Topic}
 
 
-def set_preferences(session: Session, person_id: str, wanted: dict[Topic, Iterable[Channel]]) -> None:
+def set_preferences(session: Session, person_id: str, wanted: Mapping[Topic, Iterable[Channel]]) -> None:
     """For each topic given, exactly these channels (the others off)."""
     _person(session, person_id)
     for topic, channels in wanted.items():

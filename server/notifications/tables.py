@@ -56,7 +56,7 @@ class Message(Base):
     a no-op; ``next_attempt_at`` is when a queued row is due, and for a claimed row the end of its lease."""
 
     __tablename__ = "notification_messages"
-    __table_args__ = (Index("ix_notification_messages_due", "status", "next_attempt_at"),)
+    __table_args__ = (Index("ix_notification_messages_due", "channel", "status", "next_attempt_at"),)
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     key: Mapped[str] = mapped_column(String(400), unique=True)

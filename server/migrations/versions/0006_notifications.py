@@ -99,8 +99,8 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint('id', name=op.f('pk_notification_messages')),
         sa.UniqueConstraint('key', name=op.f('uq_notification_messages_key')),
     )
-    op.create_index('ix_notification_messages_due', 'notification_messages', ['status', 'next_attempt_at'],
-                    unique=False)
+    op.create_index('ix_notification_messages_due', 'notification_messages',
+                    ['channel', 'status', 'next_attempt_at'], unique=False)
     for column in ('notification_key', 'person_id', 'provider_id'):
         op.create_index(op.f(f'ix_notification_messages_{column}'), 'notification_messages', [column], unique=False)
 

@@ -1,0 +1,150 @@
+"""The sender: drains the outbox through the channel adapters, inside every server process.
+
+It keeps up to ``notify_concurrency`` messages in flight per channel, claims more as they finish, and
+settles each with what its channel said. A channel answered with 429 and ``Retry-After`` rests
+for that long (this process). Database work runs in threads; sending is asyncio. Several processes
+share one outbox through the claims (``claims.py``). ``drain()`` sends what is due now and returns
+(``labgate-server notify --once``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import Counter
+from collections.abc import Mapping
+from typing import Any
+
+from server.core.database import Database
+from server.notifications import claims
+from server.notifications.channels.base import Adapter, Outcome, Outgoing, Retry
+from server.notifications.kinds import Channel
+from server.notifications.metrics import ATTEMPTS
+from server.notifications.settings import NotifySettings
+
+log = logging.getLogger("labgate.notifications")
+
+BATCH = 50  # most messages one claim takes
+STOP_GRACE_SECONDS = 5.0
+
+
+class Sender:
+    def __init__(self, database: Database, settings: NotifySettings, adapters: Mapping[Channel, Adapter]) -> None:
+        self.database = database
+        self.settings = settings
+        self.adapters = dict(adapters)
+        self.resting: dict[Channel, float] = {}  # channel -> monotonic time its Retry-After ends
+        self.tally: Counter[str] = Counter()
+        self._inflight: dict[asyncio.Task[None], Outgoing] = {}
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Send until ``stop`` is set (the app's lifespan), then finish or give back what is in flight."""
+        log.info("event=notify_sender_start channels=%s", ",".join(c.value for c in self.adapters))
+        try:
+            await self._loop(stop, until_idle=False)
+        finally:
+            await self._wind_down()
+
+    async def drain(self) -> Counter[str]:
+        """Send every message due now, wait for their outcomes, and return the tally by new status."""
+        try:
+            await self._loop(None, until_idle=True)
+        finally:
+            await self._wind_down()
+        return self.tally
+
+    async def aclose(self) -> None:
+        for adapter in self.adapters.values():
+            await adapter.aclose()
+
+    async def _loop(self, stop: asyncio.Event | None, until_idle: bool) -> None:
+        while stop is None or not stop.is_set():
+            claimed = 0
+            for channel, adapter in self.adapters.items():
+                room = adapter.concurrency - sum(1 for m in self._inflight.values() if m.channel is channel)
+                if room <= 0 or self.resting.get(channel, 0.0) > time.monotonic():
+                    continue
+                try:
+                    taken = await asyncio.to_thread(self._claim, channel, min(room, BATCH))
+                except Exception:  # the database is away: try again after a pause, never crash the server
+                    log.exception("event=notify_claim_failed channel=%s", channel.value)
+                    taken = []
+                for message in taken:
+                    task = asyncio.create_task(self._deliver(adapter, message))
+                    self._inflight[task] = message
+                claimed += len(taken)
+            if until_idle and not claimed and not self._inflight:
+                return
+            await self._wait(stop)
+
+    async def _wait(self, stop: asyncio.Event | None) -> None:
+        """Until a message finishes (room to claim more), a poll interval passes, or ``stop``."""
+        waiting: set[asyncio.Future[Any]] = set(self._inflight)
+        stopper: asyncio.Future[Any] | None = asyncio.ensure_future(stop.wait()) if stop is not None else None
+        if stopper is not None:
+            waiting.add(stopper)
+        timeout = self.settings.notify_poll_seconds
+        try:
+            if waiting:
+                await asyncio.wait(waiting, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+            else:
+                await asyncio.sleep(timeout)
+        finally:
+            if stopper is not None and not stopper.done():
+                stopper.cancel()
+        for task in [t for t in self._inflight if t.done()]:
+            self._inflight.pop(task)
+
+    async def _deliver(self, adapter: Adapter, message: Outgoing) -> None:
+        limit = self.settings.notify_lease_seconds / 2  # settle well before another sender may take it
+        try:
+            outcome: Outcome = await asyncio.wait_for(adapter.send(message), timeout=limit)
+        except TimeoutError:
+            outcome = Retry(f"no outcome within {limit:.0f} s")
+        except Exception as exc:  # an adapter bug must not lose the message: it is retried
+            log.exception("event=notify_adapter_error channel=%s message=%s", message.channel.value, message.id)
+            outcome = Retry(f"{type(exc).__name__}: {exc}")
+        if isinstance(outcome, Retry) and outcome.retry_after:
+            until = time.monotonic() + outcome.retry_after
+            self.resting[message.channel] = max(self.resting.get(message.channel, 0.0), until)
+        try:
+            status = await asyncio.to_thread(self._settle, message, outcome)
+        except Exception:  # the row stays claimed; its lease ends and it is sent again
+            log.exception("event=notify_settle_failed message=%s", message.id)
+            return
+        kind = type(outcome).__name__.lower()
+        ATTEMPTS.labels(channel=message.channel.value, outcome=kind).inc()
+        self.tally[status or "lost"] += 1
+        log.log(logging.INFO if kind == "sent" else logging.WARNING,
+                "event=notify_attempt message=%s channel=%s attempt=%d outcome=%s status=%s%s", message.id,
+                message.channel.value, message.attempts, kind, status,
+                "" if kind == "sent" else f" error={getattr(outcome, 'error', '')!r}")
+
+    async def _wind_down(self) -> None:
+        """Let what is in flight finish for a moment; give back the claims of what does not."""
+        if not self._inflight:
+            return
+        _done, pending = await asyncio.wait(set(self._inflight), timeout=STOP_GRACE_SECONDS)
+        unfinished = [self._inflight[task] for task in pending]
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        self._inflight.clear()
+        if unfinished:
+            try:
+                await asyncio.to_thread(self._release, unfinished)
+            except Exception:
+                log.exception("event=notify_release_failed count=%d", len(unfinished))
+
+    def _claim(self, channel: Channel, limit: int) -> list[Outgoing]:
+        with self.database.session() as session:
+            return claims.claim(session, channel, limit, self.settings.notify_lease_seconds)
+
+    def _settle(self, message: Outgoing, outcome: Outcome) -> str | None:
+        with self.database.session() as session:
+            return claims.settle(session, message, outcome, self.settings)
+
+    def _release(self, messages: list[Outgoing]) -> None:
+        with self.database.session() as session:
+            claims.release(session, messages)
