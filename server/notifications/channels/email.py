@@ -48,10 +48,10 @@ class EmailAdapter:
         mail["To"] = Address(addr_spec=outgoing.address)
         mail["Date"] = format_datetime(utcnow())
         mail["Message-ID"] = f"<{outgoing.id}@{self.domain}>"
-        mail["Content-Language"] = outgoing.language
         mail["Auto-Submitted"] = "auto-generated"
         mail.set_content(outgoing.text, charset="utf-8")
         mail.add_alternative(outgoing.html, subtype="html", charset="utf-8")
+        mail["Content-Language"] = outgoing.language  # after the content: set_content drops Content-* headers
         return mail
 
     async def send(self, message: Outgoing) -> Outcome:
