@@ -38,8 +38,8 @@ from tests.peers.smtp import SmtpPeer
 from tests.peers.whatsapp import WhatsAppPeer
 from tests.server.conftest import PASSWORD, WHATSAPP_APP_SECRET, WHATSAPP_VERIFY_TOKEN
 
-TIMEOUT = 1.0  # every channel's timeout here; a hanging peer holds its answer for HANG seconds
-HANG = 2.5
+TIMEOUT = 1.5  # every channel's timeout here; a hanging peer holds its answer for HANG seconds
+HANG = 3.5
 
 
 def free_port() -> int:
@@ -64,7 +64,7 @@ class Peers:
             "whatsapp_access_token": self.whatsapp.access_token, "whatsapp_app_secret": WHATSAPP_APP_SECRET,
             "whatsapp_verify_token": WHATSAPP_VERIFY_TOKEN, "whatsapp_timeout": TIMEOUT,
             "notify_backoff_seconds": 0.1, "notify_backoff_max_seconds": 0.5, "notify_poll_seconds": 0.05,
-            "notify_lease_seconds": 4 * TIMEOUT, "notify_max_attempts": 20, **overrides}
+            "notify_lease_seconds": 6 * TIMEOUT, "notify_max_attempts": 20, **overrides}
         return NotifySettings(**values)
 
 
