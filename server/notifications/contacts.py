@@ -26,6 +26,7 @@ from server.people.tables import Person
 
 DEFAULT_LANGUAGE = Language.ID
 DEFAULT_REGION = "ID"
+PHONE_CHARACTERS = re.compile(r"^\+?[0-9 ().\-]{3,30}$")
 EMAIL = re.compile(r"^[^@\s\"(),:;<>\[\\\]]{1,64}@(?=.{1,253}$)([A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+"
                    r"[A-Za-z]{2,63}$")
 
@@ -34,6 +35,8 @@ def whatsapp_number(value: str, region: str = DEFAULT_REGION) -> str:
     """``value`` in E.164 (``+6281234567890``), or ``Invalid`` naming it."""
     problem = f"the WhatsApp number {value!r} is not a valid phone number; write it with its country code " \
               f"(+62 812-3456-7890) or as an Indonesian number (0812-3456-7890)"
+    if not PHONE_CHARACTERS.match(value):  # phonenumbers would read letters as a keypad's (vanity numbers)
+        raise Invalid(problem, [(["body", "whatsapp"], f"{value!r} has characters a phone number does not")])
     try:
         parsed = phonenumbers.parse(value, region)
     except phonenumbers.NumberParseException as exc:
