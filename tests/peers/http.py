@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import socket
 import struct
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -24,6 +25,12 @@ class PeerServer(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), handler)
         self.faults, self.ledger = faults, ledger
         self._thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that went away (a killed server, a timeout) is expected here, not a traceback."""
+        error = sys.exc_info()[1]
+        if not isinstance(error, (ConnectionError, TimeoutError)):
+            super().handle_error(request, client_address)
 
     @property
     def url(self) -> str:
