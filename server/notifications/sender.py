@@ -116,7 +116,7 @@ class Sender:
         kind = type(outcome).__name__.lower()
         ATTEMPTS.labels(channel=message.channel.value, outcome=kind).inc()
         self.tally[status or "lost"] += 1
-        log.log(logging.INFO if kind == "sent" else logging.WARNING,
+        log.log(logging.DEBUG if kind == "sent" else logging.WARNING,
                 "event=notify_attempt message=%s channel=%s attempt=%d outcome=%s status=%s%s", message.id,
                 message.channel.value, message.attempts, kind, status,
                 "" if kind == "sent" else f" error={getattr(outcome, 'error', '')!r}")
