@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import random
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, delete, select, update
@@ -62,8 +63,21 @@ def claim(session: Session, channel: Channel, limit: int, lease_seconds: float) 
 
 def settle(session: Session, message: Outgoing, outcome: Outcome, settings: NotifySettings,
            rng: random.Random | None = None) -> str | None:
-    """Record ``outcome`` for a message this sender claimed; the new status, or None when the claim was
-    lost (the lease ran out and another sender took it, or the person was erased meanwhile)."""
+    """Record ``outcome`` for one message this sender claimed, and commit (see ``settle_all``)."""
+    return settle_all(session, [(message, outcome)], settings, rng)[0]
+
+
+def settle_all(session: Session, outcomes: Sequence[tuple[Outgoing, Outcome]], settings: NotifySettings,
+               rng: random.Random | None = None) -> list[str | None]:
+    """Record each message's outcome in one transaction; per message the new status, or None when the
+    claim was lost (the lease ran out and another sender took it, or the person was erased meanwhile)."""
+    statuses = [_settle(session, message, outcome, settings, rng) for message, outcome in outcomes]
+    session.commit()
+    return statuses
+
+
+def _settle(session: Session, message: Outgoing, outcome: Outcome, settings: NotifySettings,
+            rng: random.Random | None) -> str | None:
     now = utcnow()
     values: dict[str, object] = {"claim": None, "updated_at": now}
     if isinstance(outcome, Sent):
@@ -83,7 +97,6 @@ def settle(session: Session, message: Outgoing, outcome: Outcome, settings: Noti
                            .values(**values).execution_options(synchronize_session=False))
     if isinstance(outcome, Failed) and outcome.forget_address and message.channel is Channel.PUSH:
         forget_token(session, message.address, outcome.error)
-    session.commit()
     if not done.rowcount:  # type: ignore[attr-defined]
         log.warning("event=notify_claim_lost message=%s channel=%s", message.id, message.channel.value)
         return None

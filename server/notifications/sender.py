@@ -26,6 +26,7 @@ from server.notifications.settings import NotifySettings
 log = logging.getLogger("labgate.notifications")
 
 BATCH = 50  # most messages one claim takes
+GATHER_SECONDS = 0.01  # outcomes arriving this close together are settled in one transaction
 STOP_GRACE_SECONDS = 5.0
 
 
@@ -37,21 +38,26 @@ class Sender:
         self.resting: dict[Channel, float] = {}  # channel -> monotonic time its Retry-After ends
         self.tally: Counter[str] = Counter()
         self._inflight: dict[asyncio.Task[None], Outgoing] = {}
+        self._outcomes: list[tuple[Outgoing, Outcome, asyncio.Future[str | None]]] = []
+        self._wake = asyncio.Event()
+        self._stopping = False
 
     async def run(self, stop: asyncio.Event) -> None:
         """Send until ``stop`` is set (the app's lifespan), then finish or give back what is in flight."""
         log.info("event=notify_sender_start channels=%s", ",".join(c.value for c in self.adapters))
+        settler = asyncio.create_task(self._settle_forever())
         try:
             await self._loop(stop, until_idle=False)
         finally:
-            await self._wind_down()
+            await self._wind_down(settler)
 
     async def drain(self) -> Counter[str]:
         """Send every message due now, wait for their outcomes, and return the tally by new status."""
+        settler = asyncio.create_task(self._settle_forever())
         try:
             await self._loop(None, until_idle=True)
         finally:
-            await self._wind_down()
+            await self._wind_down(settler)
         return self.tally
 
     async def aclose(self) -> None:
@@ -62,9 +68,11 @@ class Sender:
         while stop is None or not stop.is_set():
             claimed = 0
             for channel, adapter in self.adapters.items():
-                room = adapter.concurrency - sum(1 for m in self._inflight.values() if m.channel is channel)
-                if room <= 0 or self.resting.get(channel, 0.0) > time.monotonic():
-                    continue
+                busy = sum(1 for m in self._inflight.values() if m.channel is channel)
+                room = adapter.concurrency - busy
+                if room <= 0 or (busy and room < adapter.concurrency // 4) or \
+                        self.resting.get(channel, 0.0) > time.monotonic():
+                    continue  # claim in batches, not one message per completion
                 try:
                     taken = await asyncio.to_thread(self._claim, channel, min(room, BATCH))
                 except Exception:  # the database is away: try again after a pause, never crash the server
@@ -108,8 +116,11 @@ class Sender:
         if isinstance(outcome, Retry) and outcome.retry_after:
             until = time.monotonic() + outcome.retry_after
             self.resting[message.channel] = max(self.resting.get(message.channel, 0.0), until)
+        future: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
+        self._outcomes.append((message, outcome, future))
+        self._wake.set()
         try:
-            status = await asyncio.to_thread(self._settle, message, outcome)
+            status = await future
         except Exception:  # the row stays claimed; its lease ends and it is sent again
             log.exception("event=notify_settle_failed message=%s", message.id)
             return
@@ -121,16 +132,44 @@ class Sender:
                 message.channel.value, message.attempts, kind, status,
                 "" if kind == "sent" else f" error={getattr(outcome, 'error', '')!r}")
 
-    async def _wind_down(self) -> None:
-        """Let what is in flight finish for a moment; give back the claims of what does not."""
-        if not self._inflight:
+    async def _settle_forever(self) -> None:
+        """Write outcomes as they come, a few at a time, one transaction for each few."""
+        while not self._stopping:
+            await self._wake.wait()
+            self._wake.clear()
+            if not self._stopping:
+                await asyncio.sleep(GATHER_SECONDS)
+            await self._settle_gathered()
+
+    async def _settle_gathered(self) -> None:
+        batch, self._outcomes = self._outcomes, []
+        if not batch:
             return
-        _done, pending = await asyncio.wait(set(self._inflight), timeout=STOP_GRACE_SECONDS)
+        try:
+            statuses = await asyncio.to_thread(self._settle_all, [(m, o) for m, o, _ in batch])
+        except Exception as exc:
+            for _, _, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        for (_, _, future), status in zip(batch, statuses, strict=True):
+            if not future.done():  # its task may have been cancelled at a stop: the outcome is written all the same
+                future.set_result(status)
+
+    async def _wind_down(self, settler: asyncio.Task[None]) -> None:
+        """Let what is in flight finish for a moment, write the outcomes, give back the claims of the rest."""
+        _done, pending = await asyncio.wait(set(self._inflight), timeout=STOP_GRACE_SECONDS) if self._inflight \
+            else (set(), set())
         unfinished = [self._inflight[task] for task in pending]
         for task in pending:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
         self._inflight.clear()
+        self._stopping = True  # the settler writes what it holds and ends; never cut off mid-write
+        self._wake.set()
+        await asyncio.gather(settler, return_exceptions=True)
+        await self._settle_gathered()
+        self._stopping, self._wake = False, asyncio.Event()
         if unfinished:
             try:
                 await asyncio.to_thread(self._release, unfinished)
@@ -141,9 +180,9 @@ class Sender:
         with self.database.session() as session:
             return claims.claim(session, channel, limit, self.settings.notify_lease_seconds)
 
-    def _settle(self, message: Outgoing, outcome: Outcome) -> str | None:
+    def _settle_all(self, outcomes: list[tuple[Outgoing, Outcome]]) -> list[str | None]:
         with self.database.session() as session:
-            return claims.settle(session, message, outcome, self.settings)
+            return claims.settle_all(session, outcomes, self.settings)
 
     def _release(self, messages: list[Outgoing]) -> None:
         with self.database.session() as session:

@@ -17,7 +17,7 @@ import socket
 import threading
 import warnings
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
@@ -60,14 +60,13 @@ class _Handler:
             peer.ledger.throttle()
             return "421 4.7.0 local relay: too many messages, slow down"
         if mode == "drop":
-            assert server.transport is not None
-            server.transport.abort()
+            cast(asyncio.Transport, server.transport).abort()
             return "250 2.0.0 never seen"
         if mode == "hang":
             peer.ledger.accept(message_id, lost=True)
             await asyncio.sleep(peer.faults.hang_seconds)
             if server.transport is not None:
-                server.transport.abort()
+                cast(asyncio.Transport, server.transport).abort()
             return "250 2.0.0 too late"
         if peer.latency:
             await asyncio.sleep(peer.latency)
