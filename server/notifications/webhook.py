@@ -70,6 +70,10 @@ def _status(session: Session, status: dict[str, Any]) -> int:
         return 0
     message = session.scalar(select(Message).where(Message.provider_id == provider_id,
                                                    Message.channel == Channel.WHATSAPP.value))
+    ours = status.get("biz_opaque_callback_data")  # our message id, sent with it: a status may come before
+    if message is None and isinstance(ours, str):  # the sender has recorded WhatsApp's id for the message
+        message = session.scalar(select(Message).where(Message.id == ours, Message.channel == Channel.WHATSAPP.value,
+                                                       Message.provider_id.is_(None)))
     if message is None:
         return 0
     at = _time(status.get("timestamp"))
@@ -82,9 +86,9 @@ def _status(session: Session, status: dict[str, Any]) -> int:
         message.read_at = message.read_at or at
         message.delivery = Delivery.READ.value
     elif kind == "failed":
-        errors = _dicts(status.get("errors"))
-        first = errors[0] if errors else {}
+        first = next(iter(_dicts(status.get("errors"))), {})
         message.status = Status.FAILED.value
+        message.claim = None  # a sender still holding it must not record it as sent afterwards
         message.last_error = (f"WhatsApp reported failure {first.get('code', '?')}: "
                               f"{first.get('title') or first.get('message') or 'no detail'}")[:1000]
     elif kind != "sent":

@@ -38,8 +38,8 @@ from tests.peers.smtp import SmtpPeer
 from tests.peers.whatsapp import WhatsAppPeer
 from tests.server.conftest import PASSWORD, WHATSAPP_APP_SECRET, WHATSAPP_VERIFY_TOKEN
 
-TIMEOUT = 1.5  # every channel's timeout here; a hanging peer holds its answer for HANG seconds
-HANG = 3.5
+TIMEOUT = 3.0  # every channel's timeout here; a hanging peer holds its answer for HANG seconds
+HANG = 7.0
 
 
 def free_port() -> int:

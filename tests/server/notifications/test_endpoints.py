@@ -250,3 +250,29 @@ def test_metrics_count_requests_by_route_template_and_read_the_outbox_from_the_d
 def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     return {(s.name, tuple(sorted(s.labels.items()))): s.value for family in text_string_to_metric_families(text)
             for s in family.samples}
+
+
+def test_a_status_that_arrives_before_the_sender_recorded_whatsapps_id_finds_the_message_by_ours(
+        client: TestClient, database: Database, make_person: Callable[..., Person]) -> None:
+    siti = make_person(Role.STUDENT)
+    client.put(f"{API}/me/contact", headers=siti.headers, json={"whatsapp": "+6281234567890"})
+    with database.session() as session:
+        notify(session, topic="bookings", template="announcement", context={"title": "t", "body": "b", "author": "a"},
+               dedupe_key="wa:early", people=[siti.id])
+        session.commit()
+        session.execute(update(Message).values(status="sending", claim="a-sender"))  # sent; not yet settled
+        session.commit()
+    [row] = _messages(database)
+    payload = {"object": "whatsapp_business_account", "entry": [{"changes": [{"field": "messages", "value": {
+        "statuses": [{"id": "wamid.NEW", "status": "delivered", "timestamp": "1764000000",
+                      "biz_opaque_callback_data": row.id},
+                     {"id": "wamid.NEW", "status": "failed", "timestamp": "1764000001",
+                      "biz_opaque_callback_data": row.id, "errors": [{"code": 131026, "title": "Undeliverable"}]}],
+    }}]}]}
+    raw = json.dumps(payload).encode()
+    taken = client.post(WEBHOOK, content=raw, headers={"Content-Type": "application/json",
+                                                       "X-Hub-Signature-256": signature(WHATSAPP_APP_SECRET, raw)})
+    assert taken.json() == {"statuses": 2, "messages": 0}
+    [row] = _messages(database)
+    assert row.delivery == "delivered" and row.status == "failed" and "131026" in (row.last_error or "")
+    assert row.claim is None  # the sender that still holds it finds its claim gone and records nothing over it

@@ -74,7 +74,7 @@ class Forked:
 
 @pytest.fixture
 def forked(database: Database, peers: Peers, tmp_path: Path) -> Iterator[Forked]:
-    settings = peers.settings(smtp_timeout=0.5, fcm_timeout=0.5, whatsapp_timeout=0.5, notify_lease_seconds=2.0,
+    settings = peers.settings(smtp_timeout=2.0, fcm_timeout=2.0, whatsapp_timeout=2.0, notify_lease_seconds=6.0,
                               notify_concurrency=8)
     env = {**os.environ, "LABGATE_DATABASE_URL": database.url.replace("postgresql+psycopg://", "postgresql://"),
            "LABGATE_FACES_ENABLED": "false", "LABGATE_LOG_LEVEL": "warning"}
