@@ -31,6 +31,8 @@ STOP_GRACE_SECONDS = 5.0
 
 
 class Sender:
+    """One process's sender: claims, sends through the adapters, settles; ``run`` or ``drain``."""
+
     def __init__(self, database: Database, settings: NotifySettings, adapters: Mapping[Channel, Adapter]) -> None:
         self.database = database
         self.settings = settings
