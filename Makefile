@@ -55,8 +55,10 @@ $(VENV)/.installed: pyproject.toml
 models: setup
 	$(BIN)/labgate-models build
 
+# ruff, and the layers (pyproject.toml's [tool.importlinter]: kiosk -> enroll | sync -> device -> models).
 lint: setup
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-cache
 
 typecheck: setup
 	$(BIN)/mypy

@@ -33,13 +33,13 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from kiosk import config as kiosk_config  # noqa: E402
+from device import config as device_config  # noqa: E402
+from device.events import Event  # noqa: E402
+from device.store import Store  # noqa: E402
 from kiosk.camera import Frame  # noqa: E402
 from kiosk.demo import enrol_demo  # noqa: E402
-from kiosk.events import Event  # noqa: E402
 from kiosk.kiosk import Kiosk  # noqa: E402
 from kiosk.scene import Scene, SceneSource, demo_scene  # noqa: E402
-from kiosk.store import Store  # noqa: E402
 from models import catalog  # noqa: E402
 from models.engine import FaceEngine  # noqa: E402
 
@@ -58,7 +58,7 @@ def run(engine: FaceEngine, store_path: Path, scene: Scene, pace: str, seconds: 
         loop: bool = False) -> tuple[Kiosk, list[tuple[float, str]], dict[int, tuple[float, float]]]:
     """Run the kiosk on ``scene``; returns the kiosk, decision latencies (s, with the kind of walk-up the
     event came from) and, per frame, (when its process() started on the monotonic clock, its seconds)."""
-    config = kiosk_config.load(ROOT / "config.toml")
+    config = device_config.load(ROOT / "config.toml")
     config = replace(config, camera=replace(config.camera, pace=pace, fps=scene.fps),
                      http=replace(config.http, enabled=False))
     kiosk = Kiosk(config, source=SceneSource(scene, loop=loop), engine=engine, store=Store(store_path))
@@ -102,7 +102,7 @@ def main() -> None:
     data = catalog.data_dir()
     if data is None:
         sys.exit("bench/kiosk.py needs the shared face data: set LABGATE_DATA")
-    config = kiosk_config.load(ROOT / "config.toml")
+    config = device_config.load(ROOT / "config.toml")
     engine = FaceEngine(config.engine)
     scene = demo_scene(data, seed=args.seed, fps=15.0)
     with tempfile.TemporaryDirectory() as scratch:
@@ -191,7 +191,7 @@ def main() -> None:
 def run_until(engine: FaceEngine, store_path: Path, scene: Scene, frames: int,
               sample: object) -> tuple[Kiosk, int]:
     """Lockstep, looping the scene, until ``frames`` frames went through the loop."""
-    config = kiosk_config.load(ROOT / "config.toml")
+    config = device_config.load(ROOT / "config.toml")
     config = replace(config, camera=replace(config.camera, pace="lockstep", fps=scene.fps),
                      http=replace(config.http, enabled=False))
     kiosk = Kiosk(config, source=SceneSource(scene, loop=True), engine=engine, store=Store(store_path))

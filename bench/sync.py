@@ -46,9 +46,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.server import PASSWORD, percentile, scratch_database, seed, start  # noqa: E402
-from kiosk import config as kiosk_config  # noqa: E402
-from kiosk.events import new_event  # noqa: E402
-from kiosk.store import Store  # noqa: E402
+from device import config as device_config  # noqa: E402
+from device.events import new_event  # noqa: E402
+from device.store import Store  # noqa: E402
 from sync import credentials as creds  # noqa: E402
 from sync.config import SyncConfig  # noqa: E402
 from sync.credentials import Credentials  # noqa: E402
@@ -166,9 +166,9 @@ def _stamp(line: str) -> float:
 
 
 def drain_in_kiosk(base: str, admin: dict[str, str], folder: Path, args: argparse.Namespace, row: Row) -> None:
+    from device.logs import setup
     from kiosk.demo import enrol_demo
     from kiosk.kiosk import Kiosk
-    from kiosk.logs import setup
     from kiosk.scene import SceneSource, demo_scene
     from models import catalog
     from models.engine import FaceEngine
@@ -178,7 +178,7 @@ def drain_in_kiosk(base: str, admin: dict[str, str], folder: Path, args: argpars
         print("skipping the kiosk part: needs $LABGATE_DATA and built models", file=sys.stderr)
         return
     setup("warning")
-    config = kiosk_config.load(ROOT / "config.toml")
+    config = device_config.load(ROOT / "config.toml")
     engine = FaceEngine(config.engine)
     scene = demo_scene(data, fps=15.0)
     store = Store(folder / "kiosk.db")

@@ -20,17 +20,15 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from device.store import now_iso
 from enroll.outcomes import EnrolmentRefused, ImportReport, PersonOutcome
-from kiosk.store import now_iso
-
-if TYPE_CHECKING:
-    from enroll.service import EnrolmentService
+from enroll.service import EnrolmentService
 
 MAGIC = b"LABGATE-GALLERY 1\n"
 FORMAT = "labgate-gallery/1"

@@ -27,14 +27,15 @@ from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 
+from device import config as device_config
+from device.store import WIPE_WAIT_S, Store, StoreError
 from enroll import config as enrol_config
-from enroll.bundle import BundleError
+from enroll.bundle import BundleError, export_gallery, import_gallery
 from enroll.crops import CropKeyError
-from enroll.folder import FolderError
+from enroll.folder import FolderError, import_folder
 from enroll.progress import ProgressBar
+from enroll.reembed import reembed
 from enroll.service import EnrolmentRefused, EnrolmentService, ImportReport
-from kiosk import config as kiosk_config
-from kiosk.store import WIPE_WAIT_S, Store, StoreError
 from models.runtime import ModelError
 from models.settings import SettingsError
 
@@ -121,8 +122,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     actor = args.by or f"cli:{_login()}"
-    config_file = kiosk_config.config_path(args.config)
-    config = kiosk_config.load(config_file)
+    config_file = device_config.config_path(args.config)
+    config = device_config.load(config_file)
     if args.db:
         config = replace(config, store=replace(config.store, path=Path(args.db)))
     enrol = enrol_config.load(config_file)
@@ -143,7 +144,7 @@ def _run(args: argparse.Namespace) -> int:
         if args.command == "remove":
             return _remove(service, args.number, args.yes, actor, args.wait)
         if args.command == "reembed":
-            report = service.reembed(actor, prune=args.prune)
+            report = reembed(service, actor, prune=args.prune)
             print(f"model {report.model_id}: {len(report.reembedded)} re-embedded from kept crops, "
                   f"{len(report.needs_reenrol)} need re-enrolment at the door"
                   + (f", {report.pruned} templates of other models deleted" if args.prune else ""))
@@ -155,7 +156,7 @@ def _run(args: argparse.Namespace) -> int:
                 print(f"labgate-enroll: {args.file} exists; choose another name or add --force", file=sys.stderr)
                 return 2
             passphrase = _passphrase(args.passphrase_file, confirm=True)
-            people, templates = service.export_bundle(args.file, passphrase, actor, args.number)
+            people, templates = export_gallery(service, args.file, passphrase, actor, args.number)
             print(f"wrote {args.file}: {people} people, {templates} templates of model {service.model_id} "
                   "(encrypted; give the passphrase separately)")
             return 0
@@ -173,8 +174,8 @@ def _run(args: argparse.Namespace) -> int:
 
 def _import(service: EnrolmentService, args: argparse.Namespace, actor: str) -> int:
     bar = None if args.quiet else ProgressBar("photos")
-    report = service.import_folder(args.folder, actor, consent=args.consent, max_photos=args.max_photos,
-                                   progress=bar, dry_run=args.dry_run)
+    report = import_folder(service, args.folder, actor, consent=args.consent, max_photos=args.max_photos,
+                           progress=bar, dry_run=args.dry_run)
     _print_report(report, args.folder, args.dry_run)
     if args.report:
         _write_report(report, args.report)
@@ -212,7 +213,7 @@ def _write_report(report: ImportReport, path: Path) -> None:
 
 
 def _import_bundle(service: EnrolmentService, file: Path, passphrase_file: Path | None, actor: str) -> int:
-    report = service.import_bundle(file, _passphrase(passphrase_file), actor)
+    report = import_gallery(service, file, _passphrase(passphrase_file), actor)
     print(f"{file}: enrolled {len(report.enrolled)} people, refused {len(report.refused)}")
     for person in report.refused:
         print(f"refused {person.number}: {person.kind}: {person.message}")

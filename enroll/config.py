@@ -1,5 +1,5 @@
 """The [enrol] table of config.toml, typed and checked: a wrong key or value raises ``SettingsError``
-naming the key and what it accepts (the kiosk's own tables are parsed by ``kiosk.config``)."""
+naming the key and what it accepts (the other tables are parsed by ``device.config``)."""
 
 from __future__ import annotations
 

@@ -10,25 +10,20 @@ photos and then takes the one path into the gallery (``EnrolmentService.enrol``)
 from __future__ import annotations
 
 import csv
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
+from device.store import now_iso
 from enroll.capture import judge, shot_quality
 from enroll.outcomes import UNREADABLE, EnrolmentRefused, ImportReport, PersonOutcome, PhotoRejection
-from kiosk.store import now_iso
+from enroll.service import EnrolmentService, valid_number
 from models.datasets import image_files
 from models.images import ImageError, read_image
 
-if TYPE_CHECKING:
-    from enroll.service import EnrolmentService
-
 Progress = Callable[[int, int, str], None]  # (done, total, what)
-NUMBER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$")
 NUMBER_COLUMNS = ("number", "id", "nim", "nip")
 
 
@@ -42,10 +37,6 @@ class Candidate:
     name: str
     roles: tuple[str, ...]
     photos: tuple[Path, ...]
-
-
-def valid_number(number: str) -> bool:
-    return bool(NUMBER.match(number))
 
 
 def read_folder(directory: Path, max_photos: int = 0) -> tuple[list[Candidate], list[str]]:

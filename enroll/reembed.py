@@ -6,15 +6,12 @@ from the active model."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from enroll.crops import CropKeyError, crop_spec
 from enroll.outcomes import EnrolmentRefused
-
-if TYPE_CHECKING:
-    from enroll.service import EnrolmentService
+from enroll.service import EnrolmentService
 
 
 @dataclass(frozen=True)

@@ -14,9 +14,9 @@ import logging
 import threading
 import time
 
+from device.logs import LOGGER, log
+from device.store import WIPE_WAIT_S, Store
 from enroll.config import EnrolConfig
-from kiosk.logs import LOGGER, log
-from kiosk.store import WIPE_WAIT_S, Store
 
 PURGE_EVERY_S = 3600.0
 WIPE_RETRY_S = 5.0

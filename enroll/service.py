@@ -1,8 +1,9 @@
 """The enrolment service: the one place that decides what enters the gallery and how a person leaves
 it. The technician screen and ``labgate-enroll`` both call it; neither holds rules of its own.
 
-Every enrolment, from the door camera (``capture``), a photo folder (``folder``), a bundle
-(``bundle``) or kept crops after a model change (``reembed``), goes through ``enrol``: the shots must
+Every enrolment, from the door camera (``capture``), a photo folder (``folder.import_folder``), a
+bundle (``bundle.import_gallery``) or kept crops after a model change (``reembed.reembed``), goes
+through ``enrol`` (those modules build on this one; it imports none of them): the shots must
 show one person (``checks.split`` at [enrol] consistency), must not match another enrolled person
 (``models.duplicates`` at τ_accept, inside the write transaction), and need a recorded consent. Then
 the templates of the active model replace the person's earlier ones, and their aligned crops are
@@ -12,27 +13,26 @@ kept encrypted when [enrol] keep_crops says so, until [enrol] retention_days (``
 from __future__ import annotations
 
 import copy
+import re
 import time
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from enroll import bundle, checks, folder, reembed, retention
+from device.events import iso_utc
+from device.logs import log
+from device.store import WIPE_WAIT_S, Enrolment, Erased, SealedCrop, Store, now_iso
+from enroll import checks, retention
 from enroll.capture import Capture
 from enroll.config import EnrolConfig
 from enroll.crops import CropKeyError, CropVault, crop_spec
-from enroll.folder import FolderError, Progress, valid_number
 from enroll.outcomes import CollisionView, EnrolmentRefused, ImportReport, PhotoRejection, Saved
-from enroll.reembed import ReembedReport
-from kiosk.events import iso_utc
-from kiosk.logs import log
-from kiosk.store import WIPE_WAIT_S, Enrolment, Erased, SealedCrop, Store, now_iso
 from models.duplicates import Collision, collisions
 from models.engine import FaceEngine
 
 DAY_S = 86_400.0
+NUMBER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$")  # a NIM or NIP
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,11 @@ class RosterEntry:
     name: str
     templates: int  # of the active model
     needs_reenrol: bool
+
+
+def valid_number(number: str) -> bool:
+    """A NIM or NIP as the store keeps it: a letter or digit, then up to 39 of letters, digits, '.', '_', '-'."""
+    return bool(NUMBER.match(number))
 
 
 def portrait_view(engine: FaceEngine) -> FaceEngine:
@@ -203,26 +208,6 @@ class EnrolmentService:
         """Apply the retention rule (``retention.purge_crops``)."""
         return retention.purge_crops(self.store, self.config, actor, wait_s)
 
-    # -- folders, model changes, bundles (each in its own module) -------------------------------------
-    def import_folder(self, directory: Path, actor: str, *, consent: bool, max_photos: int = 0,
-                      progress: Progress | None = None, dry_run: bool = False) -> ImportReport:
-        """Enrol everyone in ``DIR/<number>/*.jpg`` (``folder.import_folder``)."""
-        return folder.import_folder(self, directory, actor, consent=consent, max_photos=max_photos,
-                                    progress=progress, dry_run=dry_run)
-
-    def reembed(self, actor: str, prune: bool = False) -> ReembedReport:
-        """Templates of the active model from kept crops, or "needs re-enrolment" (``reembed.reembed``)."""
-        return reembed.reembed(self, actor, prune)
-
-    def export_bundle(self, path: Path, passphrase: str, actor: str,
-                      numbers: list[str] | None = None) -> tuple[int, int]:
-        """An encrypted gallery bundle of the active model (``bundle.export_gallery``)."""
-        return bundle.export_gallery(self, path, passphrase, actor, numbers)
-
-    def import_bundle(self, path: Path, passphrase: str, actor: str) -> ImportReport:
-        """Enrol a bundle's people; another model's bundle is refused (``bundle.import_gallery``)."""
-        return bundle.import_gallery(self, path, passphrase, actor)
-
 
 def _checked_vectors(number: str, vectors: np.ndarray, size: int) -> np.ndarray:
     matrix = np.atleast_2d(np.asarray(vectors, dtype=np.float32))
@@ -240,5 +225,5 @@ def _ones(indices: tuple[int, ...]) -> str:
     return ", ".join(str(i + 1) for i in indices)
 
 
-__all__ = ["CollisionView", "EnrolmentRefused", "EnrolmentService", "FolderError", "ImportReport", "PhotoRejection",
-           "ReembedReport", "RosterEntry", "Saved", "portrait_view"]
+__all__ = ["CollisionView", "EnrolmentRefused", "EnrolmentService", "ImportReport", "PhotoRejection", "RosterEntry",
+           "Saved", "portrait_view", "valid_number"]

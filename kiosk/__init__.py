@@ -1,7 +1,7 @@
-"""The door app: camera sources, the recognition loop, decisions, the device store, the fallback
-(NIM + PIN, signed QR tokens), the customtkinter door screen and a local status/metrics endpoint.
+"""The door app: camera sources, the recognition loop, decisions, the fallback (NIM + PIN, signed QR
+tokens), the customtkinter door screen and a local status/metrics endpoint.
 
-Dependency direction: ``kiosk`` uses ``models``; ``enroll`` and ``sync`` use the leaf modules
-(``store``, ``config``, ``events``, ``logs``, ``watchdog``); ``kiosk.kiosk`` and ``kiosk.screen``
-compose ``enroll`` and ``sync`` into the running app.
+It stands on ``device`` (store, config, logs, events, watchdog) and ``models``. ``kiosk.kiosk``
+assembles the running kiosk and is its one module that imports ``enroll`` and ``sync``; the screen's
+enrolment panel gets the enrolment service from it (``kiosk.screen.enrolment`` says what it needs).
 """

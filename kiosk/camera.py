@@ -26,8 +26,8 @@ from enum import StrEnum
 
 import numpy as np
 
+from device.logs import log
 from kiosk.frames import EndOfStream, FrameSource
-from kiosk.logs import log
 from kiosk.sources import to_rgb
 
 CLOSE_WAIT_S = 1.0  # how long a hung source's close() is waited for before the camera opens again

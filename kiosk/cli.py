@@ -19,13 +19,13 @@ import threading
 from dataclasses import replace
 from pathlib import Path
 
-from kiosk import config as kiosk_config
-from kiosk import logs
-from kiosk.config import CAMERA_KINDS, Config
+from device import config as device_config
+from device import logs
+from device.config import CAMERA_KINDS, Config
+from device.logs import log
+from device.store import Store, StoreError
+from device.watchdog import notify
 from kiosk.frames import SourceError
-from kiosk.logs import log
-from kiosk.store import Store, StoreError
-from kiosk.watchdog import notify
 from models import catalog
 from models.runtime import ModelError
 from models.settings import SettingsError
@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _config(args: argparse.Namespace) -> Config:
-    config = kiosk_config.load(kiosk_config.config_path(getattr(args, "config", None)))
+    config = device_config.load(device_config.config_path(getattr(args, "config", None)))
     if getattr(args, "db", None):
         config = replace(config, store=replace(config.store, path=Path(args.db)))
     return config

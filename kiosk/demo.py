@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-from kiosk.logs import log
+from device.logs import log
+from device.store import Store, now_iso
 from kiosk.pin import hash_pin
-from kiosk.store import Store, now_iso
 from models.datasets import people
 from models.engine import FaceEngine, primary_index
 from models.images import ImageError, read_image

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from kiosk.store import Booking
+from device.store import Booking
 
 
 class View(StrEnum):

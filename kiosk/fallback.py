@@ -15,14 +15,14 @@ from functools import cache
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from kiosk.config import FallbackConfig
+from device.config import FallbackConfig
+from device.logs import log
+from device.store import PIN_ATTEMPTS, Store
 from kiosk.door import Greeting
-from kiosk.logs import log
 from kiosk.metrics import Metrics
 from kiosk.pin import PinGate, PinHashError, hash_pin, verify_pin
 from kiosk.presence import AlreadyUsed, Presence
 from kiosk.qr import TokenError, public_key_from_b64, verify_token
-from kiosk.store import PIN_ATTEMPTS, Store
 
 
 @cache

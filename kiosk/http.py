@@ -17,8 +17,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from kiosk.logs import log
-from kiosk.store import Store
+from device.logs import log
+from device.store import Store
 
 MAX_LIMIT = 1000
 

@@ -1,6 +1,11 @@
 """The running kiosk: builds the store, the engine, the camera, the loop, the fallback, the QR scanner
 and the HTTP endpoint from the config, starts their threads and stops them. The screen (or the
-headless runner in ``kiosk.cli``) sits on top."""
+headless runner in ``kiosk.cli``) sits on top.
+
+This is the module that puts the parts together: the only one of the door app that imports ``enroll``
+(crop retention, the enrolment service for technician mode) and ``sync`` (sync as a thread,
+provisioning codes, its status); pyproject.toml's import-linter contracts hold the rest of ``kiosk``
+to that."""
 
 from __future__ import annotations
 
@@ -9,21 +14,22 @@ import time
 from pathlib import Path
 from typing import Any
 
+from device.config import DEFAULT_CONFIG, Config
+from device.logs import log
+from device.store import Store
 from enroll import config as enrol_config
 from enroll.retention import Retention
+from enroll.service import EnrolmentService
 from kiosk.camera import Camera, CameraStatus
-from kiosk.config import Config
 from kiosk.door import Door
 from kiosk.fallback import Fallback
 from kiosk.frames import FrameSource
 from kiosk.http import StatusServer
-from kiosk.logs import log
 from kiosk.loop import Loop
 from kiosk.metrics import Metrics
 from kiosk.presence import Presence
 from kiosk.qr import QrScanner
 from kiosk.sources import make_source
-from kiosk.store import Store
 from models import catalog
 from models.engine import FaceEngine
 from sync import config as sync_config
@@ -96,6 +102,11 @@ class Kiosk:
         if kept and self.sync is not None:
             self.sync.wake()
         return kept, message
+
+    def enrolment(self) -> EnrolmentService:
+        """The enrolment service on this kiosk's store and engine, with [enrol] from its config file (the
+        screen's technician mode enrols through it)."""
+        return EnrolmentService(self.store, self.engine, enrol_config.load(self.config.path or DEFAULT_CONFIG))
 
     def device_id(self) -> str:
         return self.store.sync_value("device_id") or self.config.kiosk.device_id

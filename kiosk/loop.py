@@ -14,19 +14,19 @@ from dataclasses import replace
 
 import numpy as np
 
+from device.config import LoopConfig
+from device.events import parse_iso
+from device.logs import LOGGER, log
+from device.store import Store
+from device.watchdog import Watchdog
 from kiosk.camera import Camera, CameraStatus, Frame
-from kiosk.config import LoopConfig
 from kiosk.door import Box, Door
-from kiosk.events import parse_iso
 from kiosk.fallback import Fallback
-from kiosk.logs import LOGGER, log
 from kiosk.metrics import Metrics
 from kiosk.presence import Presence
 from kiosk.qr import QrScanner, code_covers, qr_detector
-from kiosk.store import Store
 from kiosk.tracker import Track, Tracker, TrackState
 from kiosk.votes import Verdict
-from kiosk.watchdog import Watchdog
 from models.decision import Outcome, decide
 from models.engine import FaceEngine
 from models.quality import assess

@@ -16,11 +16,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from device.events import Event, new_event
+from device.logs import log
+from device.store import Store
 from kiosk.door import Door, Greeting
-from kiosk.events import Event, new_event
-from kiosk.logs import log
 from kiosk.metrics import Metrics
-from kiosk.store import Store
 
 
 class AlreadyUsed(Exception):

@@ -18,8 +18,8 @@ import numpy as np
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from device.logs import log
 from kiosk.camera import Camera
-from kiosk.logs import log
 
 PREFIX = "LG1"
 PROVISION_PREFIX = "labgate://provision?"

@@ -14,9 +14,9 @@ from typing import Any
 import cv2
 import numpy as np
 
-from kiosk.config import CameraConfig
+from device.config import CameraConfig
+from device.logs import log
 from kiosk.frames import EndOfStream, FrameSource, SourceError
-from kiosk.logs import log
 from kiosk.scene import SceneSource, demo_scene
 from models.datasets import image_files
 from models.images import ImageError, read_image

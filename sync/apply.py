@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from kiosk.store import SERVER_CONFIG, Store, now_iso
+from device.store import SERVER_CONFIG, Store, now_iso
 
 
 class PageError(ValueError):

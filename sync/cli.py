@@ -24,11 +24,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from kiosk import config as kiosk_config
-from kiosk import logs
-from kiosk.logs import log
-from kiosk.store import Store, StoreError
-from kiosk.watchdog import notify
+from device import config as device_config
+from device import logs
+from device.logs import log
+from device.store import Store, StoreError
+from device.watchdog import notify
 from models.settings import SettingsError
 from sync import config as sync_config
 from sync import credentials as creds
@@ -82,9 +82,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _settings(args: argparse.Namespace) -> tuple[SyncConfig, Path]:
-    path = kiosk_config.config_path(args.config)
-    kiosk = kiosk_config.load(path)
-    return sync_config.load(path), Path(args.db) if args.db else kiosk.store.path
+    path = device_config.config_path(args.config)
+    device = device_config.load(path)
+    return sync_config.load(path), Path(args.db) if args.db else device.store.path
 
 
 def _once(args: argparse.Namespace, store: Store, config: SyncConfig) -> int:
@@ -115,7 +115,7 @@ def _run(args: argparse.Namespace, store: Store, config: SyncConfig) -> int:
 
 
 def _handlers(args: argparse.Namespace) -> dict[str, Any]:
-    return process.handlers(kiosk_config.config_path(args.config), in_kiosk=False)
+    return process.handlers(device_config.config_path(args.config), in_kiosk=False)
 
 
 def _provision(args: argparse.Namespace, store: Store, config: SyncConfig) -> int:

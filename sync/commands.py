@@ -17,8 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from kiosk.logs import log
-from kiosk.store import Store, now_iso
+from device.logs import log
+from device.store import Store, now_iso
 from sync.client import Client, Refused
 
 

@@ -1,5 +1,5 @@
 """The [sync] table of config.toml, typed and checked: a wrong key or value stops start-up with a
-message naming the key and what it accepts (the kiosk's other tables are read by ``kiosk.config``)."""
+message naming the key and what it accepts (the other tables are read by ``device.config``)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from kiosk.config import typed_table  # one way of reading typed tables for the whole config.toml
+from device.config import typed_table  # one way of reading typed tables for the whole config.toml
 from models.settings import SettingsError
 
 MAX_BATCH = 1000  # the contract's largest batch

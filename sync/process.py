@@ -11,8 +11,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from kiosk import config as kiosk_config
-from kiosk.logs import log
+from device import config as device_config
+from device.logs import log
 from models.settings import SettingsError
 from sync import config as sync_config
 from sync.commands import Handler, Outcome
@@ -40,7 +40,7 @@ def handlers(config_path: Path | None, in_kiosk: bool) -> dict[str, Handler]:
         if config_path is None:
             return Outcome(False, "this process was started without a config file")
         try:
-            kiosk_config.load(config_path)
+            device_config.load(config_path)
             sync_config.load(config_path)
         except SettingsError as exc:
             return Outcome(False, f"{config_path} is not valid, kept the running config: {exc}")

@@ -14,8 +14,8 @@ import sqlite3
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
-from kiosk.logs import log
-from kiosk.store import Store
+from device.logs import log
+from device.store import Store
 from sync import credentials as creds
 from sync.client import Client, Refused, Retry, Unauthorised
 from sync.config import SyncConfig

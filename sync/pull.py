@@ -13,8 +13,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from kiosk.logs import log
-from kiosk.store import Store
+from device.logs import log
+from device.store import Store
 from sync.apply import Applied, PageError, apply_page, read_page
 from sync.client import Client, Refused
 from sync.commands import Commands

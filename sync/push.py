@@ -16,9 +16,9 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from kiosk.events import Event
-from kiosk.logs import log
-from kiosk.store import Store, now_iso
+from device.events import Event
+from device.logs import log
+from device.store import Store, now_iso
 from sync.client import Client, Refused, Retry
 
 KEY_NAMESPACE = uuid.UUID("6f1c2a47-8d4e-5b0a-9c3e-1a2b3c4d5e6f")

@@ -23,8 +23,8 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import IO
 
-from kiosk.logs import log
-from kiosk.store import Store
+from device.logs import log
+from device.store import Store
 from sync import credentials as creds
 from sync import push
 from sync.apply import PageError

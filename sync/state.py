@@ -17,7 +17,7 @@ import json
 from enum import StrEnum
 from typing import Any
 
-from kiosk.store import Store
+from device.store import Store
 
 
 class State(StrEnum):

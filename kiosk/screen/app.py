@@ -9,23 +9,23 @@ from __future__ import annotations
 
 import signal
 import time
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 import customtkinter as ctk
 
-from enroll.service import EnrolmentService
+from device.events import parse_iso
+from device.logs import LOGGER, log
+from device.watchdog import notify
 from kiosk.door import Snapshot, View
 from kiosk.fallback import Result
 from kiosk.kiosk import Kiosk
-from kiosk.logs import log
-from kiosk.screen.enrol import EnrolPanel, entry, service_for
+from kiosk.screen.enrol import EnrolPanel
+from kiosk.screen.enrolment import Enrolment
 from kiosk.screen.keypad import Keypad
 from kiosk.screen.preview import Preview
 from kiosk.screen.technician import TechnicianPanel
 from kiosk.strings import text
-from kiosk.watchdog import notify
 
 COLOURS = {
     View.IDLE: "#34495e", View.OFFLINE: "#4d5656", View.LOOKING: "#2471a3", View.RECOGNISED: "#1e8449",
@@ -35,14 +35,14 @@ TICK_MS = 50
 
 
 class DoorScreen(ctk.CTk):
-    def __init__(self, kiosk: Kiosk, exit_at_end: bool = False,
-                 on_enrol: Callable[[DoorScreen], None] | None = None) -> None:
-        """``on_enrol``: the enrolment screen's entry (the enrolment issue plugs it in); technician mode
-        shows its button disabled until then."""
+    def __init__(self, kiosk: Kiosk, exit_at_end: bool = False, enrolment: Enrolment[Any] | None = None) -> None:
+        """``enrolment``: the enrolment service behind technician mode's "enrol" button (``Kiosk.enrolment``);
+        without one the button is shown disabled."""
         ctk.set_appearance_mode("dark")
         super().__init__()
         self.kiosk = kiosk
         self.exit_at_end = exit_at_end
+        self.enrolment = enrolment
         screen = kiosk.config.screen
         self.lang = screen.language
         self.mode = "door"  # door | pin | tech_login | technician | enrol
@@ -105,9 +105,9 @@ class DoorScreen(ctk.CTk):
         self.keypad = Keypad(self.panel, on_submit=self.submit_keypad, on_cancel=self.cancel_keypad,
                              on_touch=kiosk.door.touch_fallback)
         self.tech_panel = TechnicianPanel(self.panel, on_exit=self.exit_technician,
-                                          on_enrol=(lambda: on_enrol(self)) if on_enrol else None,
+                                          on_enrol=self.open_enrolment if enrolment is not None else None,
                                           on_provision=lambda payload: kiosk.provision(payload, "screen"))
-        self.enrol_panel: EnrolPanel | None = None  # made when technician mode first opens enrolment
+        self.enrol_panel: EnrolPanel[Any] | None = None  # made when technician mode first opens enrolment
         self.status.pack(fill="both", expand=True)
         self._bar_texts()
         self.bind("<Key>", self._on_key)
@@ -161,12 +161,13 @@ class DoorScreen(ctk.CTk):
         else:
             self.keypad.show_message(self._refusal(result))
 
-    def open_enrolment(self, service: EnrolmentService) -> None:
-        """Technician mode -> the enrolment screen (``service`` holds every rule)."""
-        if self.mode != "technician" or not self.technician:
+    def open_enrolment(self) -> None:
+        """Technician mode -> the enrolment screen (the enrolment service holds every rule)."""
+        if self.mode != "technician" or not self.technician or self.enrolment is None:
             return
-        if self.enrol_panel is None or self.enrol_panel.service is not service:
-            self.enrol_panel = EnrolPanel(self.panel, service, grab=self._latest_frame, on_close=self.close_enrolment)
+        if self.enrol_panel is None:
+            self.enrol_panel = EnrolPanel(self.panel, self.enrolment, grab=self._latest_frame,
+                                          on_close=self.close_enrolment)
         self.enrol_panel.start(self.technician, self.lang)
         self.kiosk.loop.paused.set()  # the person being enrolled is not a visitor at the door
         self.mode = "enrol"
@@ -232,8 +233,6 @@ class DoorScreen(ctk.CTk):
                 if frame is not None and frame.index != self.preview.shown_index:
                     self.preview.show(frame.rgb, snap.boxes, frame.index)
         except Exception:  # the screen must keep running whatever one tick met
-            from kiosk.logs import LOGGER
-
             LOGGER.exception("event=screen_tick_failed")
         self.after(TICK_MS, self.tick)
 
@@ -328,14 +327,12 @@ class DoorScreen(ctk.CTk):
 
 
 def _local_hm(iso: str) -> str:
-    from kiosk.events import parse_iso
-
     return datetime.fromtimestamp(parse_iso(iso)).strftime("%H:%M")
 
 
 def run_screen(kiosk: Kiosk, exit_at_end: bool = False) -> int:
     """Start the kiosk's threads under the door screen; returns when the window closes or on SIGTERM."""
-    app = DoorScreen(kiosk, exit_at_end, on_enrol=entry(service_for(kiosk)))
+    app = DoorScreen(kiosk, exit_at_end, enrolment=kiosk.enrolment())
 
     def on_signal(signum: int, _frame: object) -> None:
         log("signal", signal=signal.Signals(signum).name)

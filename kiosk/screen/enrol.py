@@ -1,24 +1,22 @@
 """The technician's enrolment screen, in technician mode: who (type the NIM / NIP or pick from the
 roster), consent (recorded with the technician and the policy version), a guided capture from the
 door camera (a pose to take, each shot checked, the reason shown when one is not taken), then save.
-Widgets only: ``enroll.service`` decides everything and audits it.
+Widgets only: the enrolment service (``kiosk.screen.enrolment`` says what the panel calls) decides
+everything and audits it.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Sequence
+from typing import Generic
 
 import customtkinter as ctk
 import numpy as np
 
-from enroll import config as enrol_config
-from enroll.capture import Capture
-from enroll.service import EnrolmentRefused, EnrolmentService, RosterEntry
-from kiosk.config import DEFAULT_CONFIG
-from kiosk.logs import LOGGER
+from device.logs import LOGGER
 from kiosk.screen.enrol_text import reason, text
+from kiosk.screen.enrolment import Enrolment, Refusal, RosterRow, S
 
 ROSTER_ROWS = 4
 PAD = ("1", "2", "3", "4", "5", "6", "7", "8", "9", "del", "0", "clear")
@@ -28,24 +26,8 @@ WIPE_WAIT_S = 1.0  # an erasure waits this long for the door's readers, then its
 WIPE_RETRY_MS = 2000
 
 
-if TYPE_CHECKING:
-    from kiosk.kiosk import Kiosk
-    from kiosk.screen.app import DoorScreen
-
-
-def service_for(kiosk: Kiosk) -> EnrolmentService:
-    """The enrolment service on the kiosk's own store and engine, with [enrol] from its config file."""
-    path = kiosk.config.path or DEFAULT_CONFIG
-    return EnrolmentService(kiosk.store, kiosk.engine, enrol_config.load(path))
-
-
-def entry(service: EnrolmentService) -> Callable[[DoorScreen], None]:
-    """What technician mode's "enrol" button calls (``DoorScreen(on_enrol=entry(service))``)."""
-    return lambda screen: screen.open_enrolment(service)
-
-
-class EnrolPanel(ctk.CTkFrame):
-    def __init__(self, master: ctk.CTkBaseClass, service: EnrolmentService,
+class EnrolPanel(ctk.CTkFrame, Generic[S]):
+    def __init__(self, master: ctk.CTkBaseClass, service: Enrolment[S],
                  grab: Callable[[], np.ndarray | None], on_close: Callable[[], None]) -> None:
         super().__init__(master, fg_color="transparent")
         self.service, self.grab, self.on_close = service, grab, on_close
@@ -53,8 +35,8 @@ class EnrolPanel(ctk.CTkFrame):
         self.technician = ""
         self.step = "who"  # who | consent | capture | result (tests read this)
         self.number = ""
-        self.roster: list[RosterEntry] = []
-        self.capture: Capture | None = None
+        self.roster: Sequence[RosterRow] = []
+        self.capture: S | None = None
         self.outcome = ""  # saved | duplicate | inconsistent | ... after a save (tests read this)
         self._armed_until = 0.0
         big = ctk.CTkFont(size=24, weight="bold")
@@ -178,8 +160,10 @@ class EnrolPanel(ctk.CTkFrame):
             return
         try:
             self.capture = self.service.begin(self.number, self.technician)
-        except EnrolmentRefused as refused:
-            self.who_message.configure(text=str(refused))
+        except Exception as error:
+            if not isinstance(error, Refusal):
+                raise
+            self.who_message.configure(text=str(error))
             return
         self.who_message.configure(text="")
         self._show("consent")
@@ -266,7 +250,7 @@ class EnrolPanel(ctk.CTkFrame):
         try:
             saved = self.service.save(self.capture)
         except Exception as error:  # the store or the disk failed: say so, keep the screen
-            if isinstance(error, EnrolmentRefused):
+            if isinstance(error, Refusal):
                 self._refused(error)
             else:
                 LOGGER.exception("event=enrol_save_failed")
@@ -280,7 +264,7 @@ class EnrolPanel(ctk.CTkFrame):
         self.capture = None
         self._show("result")
 
-    def _refused(self, refused: EnrolmentRefused) -> None:
+    def _refused(self, refused: Refusal) -> None:
         self.outcome = refused.kind
         if refused.kind == "duplicate":
             whom = "; ".join(
@@ -317,7 +301,7 @@ class EnrolPanel(ctk.CTkFrame):
             return self.number
         return f"{self.capture.name} ({self.capture.number})" if self.capture.name else self.capture.number
 
-    def _known(self) -> RosterEntry | None:
+    def _known(self) -> RosterRow | None:
         return next((entry for entry in self.service.roster(self.number) if entry.number == self.number), None)
 
     def _refresh(self) -> None:
@@ -333,7 +317,7 @@ class EnrolPanel(ctk.CTkFrame):
             self.title.configure(text=text("enrol.who", lang))
             self.number_label.configure(text=text("enrol.number", lang, number=self.number))
             self.roster = self.service.roster(self.number)[:ROSTER_ROWS]
-            for button, entry in zip(self.roster_rows, self.roster + [None] * ROSTER_ROWS, strict=False):
+            for button, entry in zip(self.roster_rows, [*self.roster, *[None] * ROSTER_ROWS], strict=False):
                 if entry is None:
                     button.configure(text="", state="disabled", fg_color="transparent")
                     continue

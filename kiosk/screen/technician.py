@@ -11,7 +11,7 @@ from typing import Any
 
 import customtkinter as ctk
 
-from kiosk.events import parse_iso
+from device.events import parse_iso
 from kiosk.screen.enrol_text import text as enrol_text
 from kiosk.strings import CATALOGUE, text
 

@@ -18,12 +18,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from device import config as device_config
+from device.store import Store
 from enroll import cli
 from enroll.config import EnrolConfig
 from enroll.service import EnrolmentService, portrait_view
-from kiosk import config as kiosk_config
 from kiosk.scene import build
-from kiosk.store import Store
 from models.datasets import people
 from models.engine import FaceEngine
 from models.images import read_image
@@ -36,7 +36,7 @@ ENROL_PHOTOS = 4  # acceptance 1: enrol from the first four photos of each perso
 @pytest.fixture(scope="session")
 def door_engine(model_dir: Path) -> FaceEngine:
     """The engine as the kiosk builds it from config.toml (the door picks the nearest face)."""
-    return FaceEngine(kiosk_config.load(ROOT / "config.toml").engine)
+    return FaceEngine(device_config.load(ROOT / "config.toml").engine)
 
 
 @pytest.fixture(scope="session")

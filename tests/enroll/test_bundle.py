@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from device.store import Store
 from enroll import bundle
-from enroll.bundle import BundleError
+from enroll.bundle import BundleError, export_gallery, import_gallery
 from enroll.service import EnrolmentService
-from kiosk.store import Store
 from models.engine import FaceEngine
 from tests.enroll.conftest import Imported, enrol_config, run_cli
 
@@ -61,13 +61,13 @@ def test_bundle_moves_a_gallery_with_the_same_decisions(imported: Imported, tmp_
 def test_bundle_for_another_model_or_passphrase_is_refused(service: EnrolmentService, fp32_engine: FaceEngine,
                                                           tmp_path: Path) -> None:
     file = tmp_path / "gallery.lgb"
-    people, templates = service.export_bundle(file, PASSPHRASE, "19800101")
+    people, templates = export_gallery(service, file, PASSPHRASE, "19800101")
     assert people == 25 and templates > 25
     assert fp32_engine.model_id != service.model_id
     other = Store(tmp_path / "fp32-kiosk.db")
     fp32 = EnrolmentService(other, fp32_engine, enrol_config(tmp_path))
     with pytest.raises(BundleError, match=r"holds templates of model .*int8.* this kiosk runs .*fp32"):
-        fp32.import_bundle(file, PASSPHRASE, "19800101")
+        import_gallery(fp32, file, PASSPHRASE, "19800101")
     assert other.enrolment_overview(fp32_engine.model_id) == []
 
     # The header is authenticated: claiming the other model id does not make it open.
@@ -75,14 +75,14 @@ def test_bundle_for_another_model_or_passphrase_is_refused(service: EnrolmentSer
     forged = tmp_path / "forged.lgb"
     forged.write_bytes(data)
     with pytest.raises(BundleError, match="wrong passphrase, or the bundle was changed"):
-        fp32.import_bundle(forged, PASSPHRASE, "19800101")
+        import_gallery(fp32, forged, PASSPHRASE, "19800101")
     fresh = EnrolmentService(Store(tmp_path / "fresh.db"), service.engine, enrol_config(tmp_path))
     with pytest.raises(BundleError, match="wrong passphrase"):
-        fresh.import_bundle(file, "not the passphrase", "19800101")
+        import_gallery(fresh, file, "not the passphrase", "19800101")
     with pytest.raises(BundleError, match="not a LabGate gallery bundle"):
-        fresh.import_bundle(tmp_path / "fp32-kiosk.db", PASSPHRASE, "19800101")
+        import_gallery(fresh, tmp_path / "fp32-kiosk.db", PASSPHRASE, "19800101")
     with pytest.raises(BundleError, match="at least 12 characters"):
-        service.export_bundle(tmp_path / "short.lgb", "short", "19800101")
+        export_gallery(service, tmp_path / "short.lgb", "short", "19800101")
     assert fresh.people() == [] and other.enrolment_overview(fp32_engine.model_id) == []
     other.close()
     fresh.store.close()
@@ -97,9 +97,9 @@ def test_bundle_keeps_who_is_inactive_and_which_quality_is_unknown(service: Enro
     store.db.conn.execute("UPDATE templates SET quality = NULL WHERE person = 'Tim_Henman'")
     store.db.conn.commit()
     file = tmp_path / "gallery.lgb"
-    service.export_bundle(file, PASSPHRASE, "19800101")
+    export_gallery(service, file, PASSPHRASE, "19800101")
     other = EnrolmentService(Store(tmp_path / "other.db"), service.engine, enrol_config(tmp_path))
-    report = other.import_bundle(file, PASSPHRASE, "19790101")
+    report = import_gallery(other, file, PASSPHRASE, "19790101")
     assert len(report.enrolled) == 25 and not report.refused
     target = other.store
     record = target.person_record("Kim_Clijsters")

@@ -15,6 +15,7 @@ import pytest
 
 from enroll import checks
 from enroll.capture import NEAR_IDENTICAL, NOT_LEFT, NOT_RIGHT, NOT_UP
+from enroll.folder import import_folder
 from enroll.service import EnrolmentRefused, EnrolmentService
 from models.engine import FaceEngine
 from models.images import read_image
@@ -43,7 +44,7 @@ def test_someone_elses_face_is_refused_as_a_duplicate(service: EnrolmentService,
     """The owner's other photos (not the enrolled ones) under another enrolled person's number, or a new one."""
     before = _snapshot(service)
     before_b = service.store.template_rows(service.model_id, target)
-    report = service.import_folder(_folder(tmp_path, target, known[owner][ENROL_PHOTOS:ENROL_PHOTOS + 5]), "t",
+    report = import_folder(service, _folder(tmp_path, target, known[owner][ENROL_PHOTOS:ENROL_PHOTOS + 5]), "t",
                                    consent=True)
     [outcome] = report.people
     assert outcome.status == "refused" and outcome.kind == "duplicate", outcome
@@ -65,7 +66,7 @@ def test_a_folder_mixing_two_people_is_refused_as_inconsistent(service: Enrolmen
     for n, (first, second) in enumerate(mixes):
         photos = _usable(service, known[first])[:2] + _usable(service, known[second])[:2]
         before = _snapshot(service)
-        report = service.import_folder(_folder(tmp_path / str(n), f"22010000{n}", photos), "t", consent=True)
+        report = import_folder(service, _folder(tmp_path / str(n), f"22010000{n}", photos), "t", consent=True)
         [outcome] = report.people
         refused += outcome.kind == "inconsistent"
         assert outcome.status == "refused" and outcome.kind == "inconsistent", (first, second, outcome)
@@ -74,7 +75,7 @@ def test_a_folder_mixing_two_people_is_refused_as_inconsistent(service: Enrolmen
     assert refused == len(mixes)
     # Their own photos alone are fine.
     first, _ = mixes[0]
-    report = service.import_folder(_folder(tmp_path / "own", "2201000100", _usable(service, known[first])[:4]), "t",
+    report = import_folder(service, _folder(tmp_path / "own", "2201000100", _usable(service, known[first])[:4]), "t",
                                    consent=True)
     assert report.people[0].status == "enrolled", report.people[0]
 

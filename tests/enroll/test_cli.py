@@ -10,8 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from device.store import Store
+from enroll.bundle import export_gallery
 from enroll.service import EnrolmentService
-from kiosk.store import Store
 from models import catalog
 from tests.enroll.conftest import Imported, enrol_config, run_cli, write_config
 
@@ -94,7 +95,7 @@ def test_purge_deletes_expired_crops_and_wipes(imported: Imported, db: Path) -> 
 def test_import_bundle_enrols_a_bundles_people(imported: Imported, service: EnrolmentService, door_engine,  # type: ignore[no-untyped-def]
                                                tmp_path: Path) -> None:
     file = tmp_path / "two.lgb"
-    assert service.export_bundle(file, PASSPHRASE, "19800101", ["Tim_Henman", "Kim_Clijsters"])[0] == 2
+    assert export_gallery(service, file, PASSPHRASE, "19800101", ["Tim_Henman", "Kim_Clijsters"])[0] == 2
     secret = tmp_path / "passphrase"
     secret.write_text("not the passphrase\n")
     other = tmp_path / "other.db"

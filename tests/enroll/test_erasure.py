@@ -18,11 +18,12 @@ from pathlib import Path
 
 import pytest
 
+from device.store import Store
 from enroll.crops import CropKeyError, CropVault
+from enroll.folder import import_folder
 from enroll.retention import Retention
 from enroll.service import EnrolmentService
 from kiosk.pin import hash_pin
-from kiosk.store import Store
 from tests.enroll.conftest import Imported, SnapshotReader, enrol_config, run_cli
 
 pytestmark = pytest.mark.data
@@ -228,7 +229,7 @@ def test_a_crop_key_that_cannot_be_used_saves_nothing(service: EnrolmentService,
     bad_key.write_bytes(os.urandom(32))
     os.chmod(bad_key, 0o644)
     locked = EnrolmentService(service.store, service.engine, enrol_config(tmp_path, key_file=bad_key))
-    report = locked.import_folder(folder.parent, "t", consent=True)
+    report = import_folder(locked, folder.parent, "t", consent=True)
     assert [(p.status, p.kind) for p in report.people] == [("refused", "crop_key")]
     assert "chmod 600" in report.people[0].message
     assert locked.store.person_record("2201000400") is None

@@ -10,8 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from device.store import Store
+from enroll.folder import import_folder
 from enroll.service import EnrolmentService, portrait_view
-from kiosk.store import Store
 from models.engine import FaceEngine
 from models.images import read_image
 from models.quality import REASON_TEXT
@@ -120,7 +121,7 @@ def test_one_usable_photo_is_not_enough_to_enrol(service: EnrolmentService, know
     folder = tmp_path / "photos"
     (folder / "2201000003").mkdir(parents=True)
     shutil.copy(known["Laura_Bush"][0], folder / "2201000003" / "only.jpg")
-    report = service.import_folder(folder, "19800101", consent=True)
+    report = import_folder(service, folder, "19800101", consent=True)
     [person] = report.people
     assert (person.status, person.kind, person.used) == ("refused", "too_few", 1), person
     assert "1 usable photos, 2 needed ([enrol] min_photos)" in person.message
@@ -134,7 +135,7 @@ def test_dry_run_checks_without_saving(service: EnrolmentService, known: dict[st
     for photo in known["Laura_Bush"][4:8]:
         shutil.copy(photo, folder / "2201000002" / photo.name)
     before = service.store.gallery_version()
-    report = service.import_folder(folder, "19800101", consent=True, dry_run=True)
+    report = import_folder(service, folder, "19800101", consent=True, dry_run=True)
     assert [p.status for p in report.people] == ["refused"] and report.people[0].kind == "duplicate"
     assert service.store.gallery_version() == before
 

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from device.store import Store
 from enroll.service import portrait_view
-from kiosk.store import Store
 from models import quality
 from models.engine import FaceEngine
 from models.images import read_image

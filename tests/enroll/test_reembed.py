@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from enroll.reembed import reembed
 from enroll.service import EnrolmentService, portrait_view
 from models.engine import FaceEngine
 from models.images import read_image
@@ -26,7 +27,7 @@ def test_reembed_from_kept_crops_or_mark_for_reenrolment(service: EnrolmentServi
 
     new = EnrolmentService(store, fp32_engine, enrol_config(tmp_path))
     assert new.model_id != old and store.templates(new.model_id) == {}
-    report = new.reembed("19800101")
+    report = reembed(new, "19800101")
     assert report.needs_reenrol.keys() == {"Tim_Henman"} and "no kept crops" in report.needs_reenrol["Tim_Henman"]
     assert sorted(report.reembedded) == sorted(set(known) - {"Tim_Henman"})
     overview = {p["number"]: p for p in new.people()}
@@ -56,7 +57,7 @@ def test_reembed_from_kept_crops_or_mark_for_reenrolment(service: EnrolmentServi
     assert hits / len(trials) >= 0.95
 
     # A second run has nothing to do; --prune drops the old model's templates.
-    again = new.reembed("19800101", prune=True)
+    again = reembed(new, "19800101", prune=True)
     assert again.reembedded == [] and set(again.needs_reenrol) == {"Tim_Henman"}
     assert again.pruned == sum(len(v) for v in old_templates.values())
     assert store.templates(old) == {}

@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kiosk import config as kiosk_config
+from device import config as device_config
+from device.store import Store
 from kiosk.kiosk import Kiosk
-from kiosk.store import Store
 from models.engine import FaceEngine
 from tests.enroll.conftest import ScriptedCamera, write_config
 
@@ -22,7 +22,7 @@ pytestmark = pytest.mark.data
 
 
 def _kiosk(store: Store, engine: FaceEngine, folder: Path, keep_crops: bool) -> Kiosk:
-    config = kiosk_config.load(write_config(folder, keep_crops=keep_crops))
+    config = device_config.load(write_config(folder, keep_crops=keep_crops))
     config = replace(config, http=replace(config.http, enabled=False))
     return Kiosk(config, source=ScriptedCamera(np.full((480, 640, 3), 128, np.uint8)), engine=engine, store=store)
 

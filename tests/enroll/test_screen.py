@@ -19,11 +19,11 @@ import cv2
 import numpy as np
 import pytest
 
+from device import config as device_config
+from device.store import Store
 from enroll.service import EnrolmentService
-from kiosk import config as kiosk_config
 from kiosk.kiosk import Kiosk
 from kiosk.pin import hash_pin
-from kiosk.store import Store
 from models.engine import FaceEngine
 from tests.enroll.conftest import ROOT, ScriptedCamera, SnapshotReader, door_frame, enrol_config, photo_of
 
@@ -98,7 +98,6 @@ def screen(xvfb: str, store_copy: Callable[[], Store], door_engine: FaceEngine, 
     if shutil.which("xdotool") is None:
         pytest.skip("xdotool is not installed (make system installs it)")
     from kiosk.screen.app import DoorScreen
-    from kiosk.screen.enrol import entry
 
     store = store_copy()
     number, pin = TECHNICIAN
@@ -109,11 +108,11 @@ def screen(xvfb: str, store_copy: Callable[[], Store], door_engine: FaceEngine, 
     frames = {"guided": guided, "door": door_frame(photo_of(known, FACE, 10))}
     wall = np.full_like(guided[0], 128)
     camera = ScriptedCamera(wall)
-    config = kiosk_config.load(ROOT / "config.toml")
+    config = device_config.load(ROOT / "config.toml")
     config = replace(config, http=replace(config.http, enabled=False), kiosk=replace(config.kiosk, greet_s=3.0))
     kiosk = Kiosk(config, source=camera, engine=door_engine, store=store)
     service = EnrolmentService(store, door_engine, enrol_config(tmp_path))
-    app = DoorScreen(kiosk, on_enrol=entry(service))
+    app = DoorScreen(kiosk, enrolment=service)
     kiosk.start()
     shots = artifacts / "enroll"
     shots.mkdir(parents=True, exist_ok=True)

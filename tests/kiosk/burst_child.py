@@ -20,12 +20,12 @@ from pathlib import Path
 
 import numpy as np
 
-from kiosk import config as kiosk_config
-from kiosk import logs
+from device import config as device_config
+from device import logs
+from device.logs import log
 from kiosk.camera import Frame
 from kiosk.demo import DEMO_PIN
 from kiosk.kiosk import Kiosk
-from kiosk.logs import log
 from kiosk.tracker import Track
 from kiosk.votes import Verdict, Vote
 from models.decision import Outcome
@@ -38,7 +38,7 @@ UNKNOWN_EVERY = 7  # a stranger among the accepts
 def main() -> int:
     config_path, writes = Path(sys.argv[1]), int(sys.argv[2])
     logs.setup("info")
-    kiosk = Kiosk(kiosk_config.load(config_path)).start()
+    kiosk = Kiosk(device_config.load(config_path)).start()
     deadline = time.monotonic() + 120
     while kiosk.loop.frames < 3 or kiosk.camera.latest() is None:
         if time.monotonic() > deadline or not kiosk.loop.alive:

@@ -22,10 +22,10 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from kiosk import config as kiosk_config
+from device import config as device_config
+from device.store import Store
 from kiosk.frames import EndOfStream, SourceError
 from kiosk.scene import Scene, build
-from kiosk.store import Store
 from models.datasets import image_files, people
 from models.decision import Outcome
 from models.engine import FaceEngine, primary_index
@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="session")
 def kiosk_engine(model_dir: Path) -> FaceEngine:
     """The engine as the kiosk builds it from config.toml (nearest face first)."""
-    return FaceEngine(kiosk_config.load(ROOT / "config.toml").engine)
+    return FaceEngine(device_config.load(ROOT / "config.toml").engine)
 
 
 @pytest.fixture(scope="session")

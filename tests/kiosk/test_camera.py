@@ -11,14 +11,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kiosk import config as kiosk_config
+from device import config as device_config
+from device.store import Store
 from kiosk.camera import Camera, CameraStatus
 from kiosk.door import View
 from kiosk.frames import EndOfStream
 from kiosk.kiosk import Kiosk
 from kiosk.scene import SceneSource
 from kiosk.sources import FolderSource
-from kiosk.store import Store
 from models.engine import FaceEngine
 from tests.kiosk.conftest import ROOT, FlakySource, make_scene
 
@@ -39,7 +39,7 @@ def test_a_camera_that_fails_and_comes_back_is_reopened(store_path: Path, kiosk_
     person = sorted(walk_up_photos)[1]
     scene = make_scene([("person", [(walk_up_photos[person], person)])], tail=30.0)
     source = FlakySource(SceneSource(scene, loop=True), fps=15.0)
-    config = kiosk_config.load(ROOT / "config.toml")
+    config = device_config.load(ROOT / "config.toml")
     config = replace(config, camera=replace(config.camera, frame_timeout_s=1.0, backoff_s=(0.2, 0.8)),
                      http=replace(config.http, enabled=False))
     kiosk = Kiosk(config, source=source, engine=kiosk_engine, store=Store(store_path)).start()

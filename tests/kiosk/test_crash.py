@@ -29,7 +29,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from kiosk.store import Store
+from device.store import Store
 from tests.kiosk.conftest import ROOT
 
 pytestmark = pytest.mark.data

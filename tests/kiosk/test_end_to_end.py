@@ -14,7 +14,7 @@ from pathlib import Path
 import cv2
 import pytest
 
-from kiosk.store import Store
+from device.store import Store
 from tests.kiosk.conftest import ROOT, make_scene
 
 pytestmark = pytest.mark.data

@@ -10,13 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kiosk.config import FallbackConfig
+from device.config import FallbackConfig
+from device.store import Store
 from kiosk.door import Door, View
 from kiosk.fallback import Fallback
 from kiosk.metrics import Metrics
 from kiosk.pin import hash_pin
 from kiosk.presence import Presence
-from kiosk.store import Store
 from tests.kiosk.conftest import TokenMaker
 
 
@@ -136,8 +136,8 @@ def test_the_greeting_shows_the_booking_of_the_room_the_server_assigned(store_pa
                                                                        kiosk_engine) -> None:  # type: ignore[no-untyped-def]
     from dataclasses import replace
 
-    from kiosk import config as kiosk_config
-    from kiosk.events import iso_utc
+    from device import config as device_config
+    from device.events import iso_utc
     from kiosk.kiosk import Kiosk
     from tests.kiosk.conftest import ROOT
 
@@ -147,7 +147,7 @@ def test_the_greeting_shows_the_booking_of_the_room_the_server_assigned(store_pa
         for room, title in (("LAB-1", "Basis Data"), ("LAB-2", "Jaringan Komputer")):
             db.conn.execute("INSERT INTO bookings (id, room, title, holder, starts_at, ends_at)"
                             " VALUES (?, ?, ?, '', ?, ?)", (room, room, title, iso_utc(now - 600), iso_utc(now + 600)))
-    config = kiosk_config.load(ROOT / "config.toml")
+    config = device_config.load(ROOT / "config.toml")
     config = replace(config, http=replace(config.http, enabled=False), kiosk=replace(config.kiosk, room="LAB-1"))
     kiosk = Kiosk(config, source=_QrCamera("nothing"), engine=kiosk_engine, store=store)
     try:
@@ -208,13 +208,13 @@ def test_a_qr_code_shown_to_the_camera_records_a_qr_event(store_path: Path, kios
     import time
     from dataclasses import replace
 
-    from kiosk import config as kiosk_config
+    from device import config as device_config
     from kiosk.kiosk import Kiosk
     from tests.kiosk.conftest import ROOT
 
     store = Store(store_path)
     store.set_setting("qr_public_key", tokens.public_b64)
-    config = kiosk_config.load(ROOT / "config.toml")
+    config = device_config.load(ROOT / "config.toml")
     config = replace(config, http=replace(config.http, enabled=False))
     kiosk = Kiosk(config, source=_QrCamera(tokens.token("2201234567")), engine=kiosk_engine, store=store).start()
     try:
@@ -249,11 +249,11 @@ def _face_like_code_camera(kiosk_engine, beside: np.ndarray | None = None) -> _Q
 def _run_scripted(store_path: Path, kiosk_engine, camera: _QrCamera):  # type: ignore[no-untyped-def]
     from dataclasses import replace
 
-    from kiosk import config as kiosk_config
+    from device import config as device_config
     from kiosk.kiosk import Kiosk
     from tests.kiosk.conftest import ROOT
 
-    config = kiosk_config.load(ROOT / "config.toml")
+    config = device_config.load(ROOT / "config.toml")
     config = replace(config, camera=replace(config.camera, pace="lockstep"), http=replace(config.http, enabled=False))
     kiosk = Kiosk(config, source=camera, engine=kiosk_engine, store=Store(store_path))
     kiosk.start(stop_at_end=True)

@@ -13,10 +13,10 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from kiosk import config as kiosk_config
+from device import config as device_config
+from device.store import Store
 from kiosk.kiosk import Kiosk
 from kiosk.scene import Actor, Key, Scene, SceneSource
-from kiosk.store import Store
 from models.engine import FaceEngine
 from tests.kiosk.conftest import ROOT, make_scene
 
@@ -32,7 +32,7 @@ def running(enrolled_db: Path, tmp_path_factory: pytest.TempPathFactory, kiosk_e
     shutil.copy(enrolled_db, store_path)
     token_file = tmp_path / "events.token"
     token_file.write_text(TOKEN + "\n")
-    config = kiosk_config.load(ROOT / "config.toml")
+    config = device_config.load(ROOT / "config.toml")
     config = replace(config, http=replace(config.http, port=0, events_token_file=token_file),
                      camera=replace(config.camera, pace="lockstep"))
     person = sorted(walk_up_photos)[2]
@@ -139,7 +139,7 @@ def test_health_tells_camera_model_outbox_and_sync(running) -> None:  # type: ig
 
 
 def test_events_refused_when_no_token_is_configured(store_path: Path, kiosk_engine: FaceEngine) -> None:
-    config = kiosk_config.load(ROOT / "config.toml")
+    config = device_config.load(ROOT / "config.toml")
     config = replace(config, http=replace(config.http, port=0))
     scene = make_scene([], tail=0.5)
     kiosk = Kiosk(config, source=SceneSource(scene), engine=kiosk_engine, store=Store(store_path)).start()

@@ -14,14 +14,14 @@ import numpy as np
 import pytest
 
 import kiosk.loop as loop_module
-from kiosk import config as kiosk_config
+from device import config as device_config
+from device.events import Event
+from device.store import Store
 from kiosk.camera import Frame
-from kiosk.events import Event
 from kiosk.frames import EndOfStream, FrameSource
 from kiosk.kiosk import Kiosk
 from kiosk.presence import Written
 from kiosk.scene import Actor, Key, Scene, SceneSource, WalkUp, build
-from kiosk.store import Store
 from kiosk.tracker import TrackState
 from models.decision import Decision, Outcome
 from models.engine import FaceEngine
@@ -32,7 +32,7 @@ pytestmark = pytest.mark.data
 
 def _kiosk(store_path: Path, engine: FaceEngine, source: FrameSource, pace: str = "lockstep",
            **loop: Any) -> Kiosk:
-    config = kiosk_config.load(ROOT / "config.toml")
+    config = device_config.load(ROOT / "config.toml")
     config = replace(config, camera=replace(config.camera, pace=pace), http=replace(config.http, enabled=False),
                      kiosk=replace(config.kiosk, **loop))
     return Kiosk(config, source=source, engine=engine, store=Store(store_path))

@@ -14,16 +14,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kiosk import config as kiosk_config
-from kiosk.config import SettingsError
+from device import config as device_config
+from device.config import SettingsError
+from device.events import Event, iso_utc, new_event, uuid7
+from device.watchdog import Watchdog, notify
 from kiosk.door import Box, Door, Greeting, View
-from kiosk.events import Event, iso_utc, new_event, uuid7
 from kiosk.pin import PinGate, PinHashError, hash_pin, verify_pin
 from kiosk.qr import TokenError, public_key_from_b64, verify_token
 from kiosk.strings import CATALOGUE, LANGUAGES
 from kiosk.tracker import Tracker
 from kiosk.votes import Vote
-from kiosk.watchdog import Watchdog, notify
 from models.decision import Decision, Outcome
 from models.detector import Face
 from tests.kiosk.conftest import ROOT, TokenMaker
@@ -191,7 +191,7 @@ def test_qr_tokens_are_checked_offline() -> None:
 
 
 def test_config_errors_name_the_key_and_the_choices(tmp_path: Path) -> None:
-    config = kiosk_config.load(ROOT / "config.toml")
+    config = device_config.load(ROOT / "config.toml")
     assert config.kiosk.vote == (3, 5) and config.camera.kind == "auto" and config.engine.face_selection == "largest"
     cases = {
         '[camera]\nkind = "webcam"\n': r"\[camera\] kind = 'webcam'.*picamera2",
@@ -206,7 +206,7 @@ def test_config_errors_name_the_key_and_the_choices(tmp_path: Path) -> None:
         path = tmp_path / "c.toml"
         path.write_text(text)
         with pytest.raises(SettingsError, match=message):
-            kiosk_config.load(path)
+            device_config.load(path)
 
 
 def test_sd_notify_reaches_the_socket(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 
-from kiosk import config as kiosk_config
+from device import config as device_config
+from device.store import Store
 from kiosk.kiosk import Kiosk
 from kiosk.pin import hash_pin
 from kiosk.scene import SceneSource
-from kiosk.store import Store
 from models.engine import FaceEngine
 from tests.kiosk.conftest import ROOT, FlakySource, make_scene
 
@@ -84,7 +84,7 @@ def screen(xvfb: str, store_path: Path, kiosk_engine: FaceEngine, walk_up_photos
     scene = make_scene([("person", [(walk_up_photos[person], person)]), ("stranger", [(strangers[3], None)])],
                        tail=120.0)
     source = FlakySource(SceneSource(scene), fps=12.0)
-    config = kiosk_config.load(ROOT / "config.toml")
+    config = device_config.load(ROOT / "config.toml")
     config = replace(config, http=replace(config.http, enabled=False),
                      camera=replace(config.camera, frame_timeout_s=1.0, backoff_s=(0.2, 0.5)),
                      kiosk=replace(config.kiosk, greet_s=3.0))

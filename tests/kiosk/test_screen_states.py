@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from kiosk import config as kiosk_config
+from device import config as device_config
+from device.store import Store
 from kiosk.kiosk import Kiosk
 from kiosk.scene import Actor, Key, Scene, SceneSource
-from kiosk.store import Store
 from kiosk.strings import text
 from models.engine import FaceEngine
 from models.runtime import Thresholds
@@ -42,7 +42,7 @@ def open_screen(xvfb: str, store_path: Path, artifacts: Path) -> Iterator[Callab
     def start(scene: Scene, engine: FaceEngine, prepare: Callable[[Store], None] = lambda _store: None) -> Opened:
         store = Store(store_path)
         prepare(store)
-        config = kiosk_config.load(ROOT / "config.toml")
+        config = device_config.load(ROOT / "config.toml")
         config = replace(config, http=replace(config.http, enabled=False))
         kiosk = Kiosk(config, source=SceneSource(scene, loop=True), engine=engine, store=store)
         app = DoorScreen(kiosk)

@@ -20,9 +20,9 @@ import cv2
 import numpy as np
 import pytest
 
+from device.config import CameraConfig
 from kiosk import sources
 from kiosk.camera import Camera, CameraStatus
-from kiosk.config import CameraConfig
 from kiosk.frames import EndOfStream, SourceError
 from kiosk.scene import Scene, SceneSource
 from kiosk.sources import FolderSource, OpenCVSource, Picamera2Source, make_source
@@ -153,7 +153,7 @@ PROBE = '''
 import json, sys, time
 import kiosk.cli, kiosk.kiosk, kiosk.loop, kiosk.screen.app  # the whole run-time, screen included
 from kiosk.camera import Camera
-from kiosk.config import CameraConfig
+from device.config import CameraConfig
 from kiosk.sources import make_source
 
 report = {"after_import": "picamera2" in sys.modules}

@@ -11,11 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from device.events import new_event
+from device.migrations import MIGRATIONS
+from device.store import Store, StoreError
 from kiosk.door import Door
-from kiosk.events import new_event
 from kiosk.metrics import Metrics
 from kiosk.presence import AlreadyUsed, Presence
-from kiosk.store import MIGRATIONS, Store, StoreError
 
 
 def test_new_store_is_migrated_in_wal_and_reopens_unchanged(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from kiosk import config as kiosk_config
+from device import config as device_config
 from models import catalog, metrics
 from models.cli import main
 from models.engine import FaceEngine
@@ -35,12 +35,12 @@ def test_calibrate_on_lfw_people_writes_thresholds_the_kiosk_reads(
     assert summary["measured"]["impostor_comparisons"] == comparisons
     assert "lfw_people" in t["calibrated_on"] and f"{comparisons} impostor" in t["calibrated_on"]
 
-    # The kiosk reads them: its own config loader (kiosk.config, the shipped config.toml with [models]
+    # The kiosk reads them: its own config loader (device.config, the shipped config.toml with [models]
     # dir pointing at the calibrated folder) gives the engine settings the kiosk builds its engine from.
     shipped = (catalog.ROOT / "config.toml").read_text()
     config_file = tmp_path / "config.toml"
     config_file.write_text(re.sub(r'(?m)^dir = "artifacts/models"$', f'dir = "{out}"', shipped, count=1))
-    config = kiosk_config.load(config_file)
+    config = device_config.load(config_file)
     assert config.engine.model_dir == out and config.engine.face_selection == "largest"  # the door's settings
     kiosk = FaceEngine(config.engine)  # as kiosk.kiosk.Kiosk makes it
     assert kiosk.thresholds == read_manifest(out / engine.embedder.path.name).thresholds

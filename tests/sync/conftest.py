@@ -22,8 +22,8 @@ import numpy as np
 import pytest
 import requests
 
-from kiosk.events import new_event
-from kiosk.store import Store
+from device.events import new_event
+from device.store import Store
 from sync import credentials as creds
 from sync.config import SyncConfig
 from sync.credentials import Credentials

@@ -19,12 +19,12 @@ from urllib.parse import quote
 import numpy as np
 from sqlalchemy import select
 
+from device.store import Store
 from kiosk.door import Door
 from kiosk.http import StatusServer
 from kiosk.metrics import Metrics
 from kiosk.pin import verify_pin
 from kiosk.presence import Presence
-from kiosk.store import Store
 from server.core.clock import utcnow
 from server.core.database import Database
 from server.faces.tables import Template

@@ -16,10 +16,10 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from device.store import Store
 from kiosk.door import Door
 from kiosk.metrics import Metrics
 from kiosk.presence import Presence
-from kiosk.store import Store
 from sync.provisioning import provision
 from tests.sync.conftest import (
     ForkedServer,

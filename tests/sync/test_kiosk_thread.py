@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kiosk import config as kiosk_config
+from device import config as device_config
+from device.store import Store
 from kiosk.kiosk import Kiosk
-from kiosk.store import Store
 from models.engine import FaceEngine
 from sync.provisioning import provision
 from tests.sync.conftest import ROOT, LiveServer, ShownSource, credentials_for, write_config
@@ -27,7 +27,7 @@ pytestmark = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 
 @pytest.fixture(scope="module")
 def engine(model_dir: Path) -> FaceEngine:
-    return FaceEngine(kiosk_config.load(ROOT / "config.toml").engine)
+    return FaceEngine(device_config.load(ROOT / "config.toml").engine)
 
 
 def test_the_kiosk_takes_a_provisioning_qr_in_technician_mode_and_syncs_in_its_thread(
@@ -42,7 +42,7 @@ def test_the_kiosk_takes_a_provisioning_qr_in_technician_mode_and_syncs_in_its_t
     store = Store(tmp_path / "kiosk.db")
     sync_file = write_config(tmp_path / "config.toml", store.path, interval_s=30.0, pull_interval_s=0.5,
                              backoff_s=(0.05, 0.5))
-    config = kiosk_config.load(ROOT / "config.toml")
+    config = device_config.load(ROOT / "config.toml")
     config = replace(config, path=sync_file, http=replace(config.http, enabled=False))
     source = ShownSource()
     kiosk = Kiosk(config, source=source, engine=engine, store=store).start()
@@ -89,7 +89,7 @@ def test_the_clock_offset_sync_measures_flags_the_kiosks_events_beyond_the_confi
     store = Store(tmp_path / "kiosk.db")
     sync_file = write_config(tmp_path / "config.toml", store.path, interval_s=0.2, pull_interval_s=0.5,
                              backoff_s=(0.05, 0.5), clock_suspect_s=120.0)
-    config = kiosk_config.load(ROOT / "config.toml")
+    config = device_config.load(ROOT / "config.toml")
     config = replace(config, path=sync_file, http=replace(config.http, enabled=False))
     kiosk = Kiosk(config, source=ShownSource(), engine=engine, store=store)
     try:

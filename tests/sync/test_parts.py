@@ -20,14 +20,14 @@ import pytest
 import requests
 from sqlalchemy import select
 
-from kiosk.config import FallbackConfig
+from device.config import FallbackConfig
+from device.events import new_event
+from device.store import Store
 from kiosk.door import Door
-from kiosk.events import new_event
 from kiosk.fallback import Fallback
 from kiosk.metrics import Metrics
 from kiosk.pin import hash_pin
 from kiosk.presence import Presence
-from kiosk.store import Store
 from models.settings import SettingsError
 from server.core.database import Database
 from server.presence.tables import Event

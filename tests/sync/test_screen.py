@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
-from kiosk import config as kiosk_config
+from device import config as device_config
+from device.store import Store
 from kiosk.kiosk import Kiosk
 from kiosk.pin import hash_pin
-from kiosk.store import Store
 from models.engine import FaceEngine
 from tests.kiosk.conftest import xvfb  # noqa: F401  (the virtual display fixture)
 from tests.kiosk.test_screen import Driver
@@ -31,7 +31,7 @@ TECHNICIAN = ("19800101", "Budi", "2468")
 
 @pytest.fixture(scope="module")
 def engine(model_dir: Path) -> FaceEngine:
-    return FaceEngine(kiosk_config.load(ROOT / "config.toml").engine)
+    return FaceEngine(device_config.load(ROOT / "config.toml").engine)
 
 
 @pytest.fixture
@@ -46,7 +46,7 @@ def screen(xvfb: str, engine: FaceEngine, artifacts: Path,  # noqa: F811
     store.upsert_person(number, name, ("technician",), hash_pin(pin))
     sync_file = write_config(tmp_path / "config.toml", store.path, interval_s=0.2, pull_interval_s=0.5,
                              backoff_s=(0.05, 0.5))
-    config = kiosk_config.load(ROOT / "config.toml")
+    config = device_config.load(ROOT / "config.toml")
     config = replace(config, path=sync_file, http=replace(config.http, enabled=False))
     kiosk = Kiosk(config, source=ShownSource(), engine=engine, store=store)
     app = DoorScreen(kiosk)

@@ -1,8 +1,10 @@
-"""The kiosk's configuration: config.toml's kiosk tables, typed and checked at start-up.
+"""The device's configuration: config.toml found, read, and its device tables typed and checked at
+start-up.
 
 The face engine's tables ([models] [detector] [quality] [decision]) are parsed by
-``models.settings``; this module adds [camera] [kiosk] [store] [http] [fallback] [screen]. A wrong
-key or value stops start-up with a ``SettingsError`` that names the key and what it accepts.
+``models.settings``; this module adds [camera] [kiosk] [store] [http] [fallback] [screen], and its
+``typed_table`` reads [sync] too (``sync.config``; [enrol] is ``enroll.config``). A wrong key or
+value stops start-up with a ``SettingsError`` that names the key and what it accepts.
 """
 
 from __future__ import annotations
