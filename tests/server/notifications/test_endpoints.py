@@ -5,17 +5,22 @@ WhatsApp webhook's signature and challenge, erasure, and /metrics."""
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from datetime import timedelta
 
+import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select, update
 
+from server.app import create_app
 from server.auth.roles import Role
 from server.core.clock import utcnow
 from server.core.database import Database
+from server.core.settings import Settings
 from server.notifications.outbox import notify
+from server.notifications.settings import NotifySettings
 from server.notifications.tables import Contact, Message, PushToken
 from server.notifications.webhook import signature
 from tests.server.conftest import WHATSAPP_APP_SECRET, WHATSAPP_VERIFY_TOKEN, Person
@@ -276,3 +281,25 @@ def test_a_status_that_arrives_before_the_sender_recorded_whatsapps_id_finds_the
     [row] = _messages(database)
     assert row.delivery == "delivered" and row.status == "failed" and "131026" in (row.last_error or "")
     assert row.claim is None  # the sender that still holds it finds its claim gone and records nothing over it
+
+
+def test_a_channel_without_settings_is_off_and_says_so_at_start_up_and_in_health(
+        settings: Settings, database: Database, caplog: pytest.LogCaptureFixture) -> None:
+    only_email = NotifySettings(smtp_host="127.0.0.1", smtp_port=1, whatsapp_access_token="half of WhatsApp's settings")
+    caplog.set_level(logging.INFO, logger="labgate.notifications")
+    with TestClient(create_app(settings, database, only_email)) as started:
+        health = started.get("/health").json()
+        assert started.app.state.sender is not None  # type: ignore[attr-defined]
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("event=notify_channel ")]
+    assert lines == ["event=notify_channel channel=email state='on'",
+                     "event=notify_channel channel=push state='off: set LABGATE_FCM_CREDENTIALS (a service-account "
+                     "key)'",
+                     "event=notify_channel channel=whatsapp state='off: set LABGATE_WHATSAPP_PHONE_NUMBER_ID and "
+                     "LABGATE_WHATSAPP_ACCESS_TOKEN'"]
+    assert [r.levelname for r in caplog.records if r.getMessage().startswith("event=notify_channel ")] == [
+        "INFO", "WARNING", "WARNING"]
+    assert health["channels"] == {"email": "on", "push": lines[1].split("'")[1], "whatsapp": lines[2].split("'")[1]}
+    with TestClient(create_app(settings, database, NotifySettings())) as nothing_on:
+        assert set(nothing_on.get("/health").json()["channels"].values()) == {
+            "off: set LABGATE_SMTP_HOST (and LABGATE_SMTP_FROM)", lines[1].split("'")[1], lines[2].split("'")[1]}
+        assert nothing_on.app.state.sender is None  # type: ignore[attr-defined]  # no sender without a channel

@@ -1,17 +1,19 @@
 """Acceptance 2: each peer, for a while, answers 500 (SMTP: 451), answers 429 with Retry-After (SMTP:
 421), drops the connection, and hangs past the timeout; once it recovers every message has been
 accepted exactly once, except those it accepted while its answer was lost (counted; at most the
-messages in flight). Permanent errors fail at once, with no retry."""
+messages in flight). Permanent errors fail at once, with no retry; FCM's unregistered token is deleted."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
 import pytest
+from sqlalchemy import select
 
 from server.core.database import Database
 from server.notifications.kinds import Topic
 from server.notifications.outbox import notify
+from server.notifications.tables import PushToken
 from tests.peers.faults import Ledger
 from tests.server.notifications.conftest import Live, Peers, outbox, settled, wait_until
 
@@ -68,6 +70,10 @@ def test_after_a_peers_faults_every_message_is_accepted_once_apart_from_lost_ans
     assert faults.pending == 0, "every scripted fault was played"
     failed = [r for r in rows if r.status != "sent"]
     assert [(r.person_id, r.status, r.attempts) for r in failed] == [(refused, "failed", 1)]
+    if channel == "push":  # FCM said UNREGISTERED: the token is gone, the others stay
+        with database.session() as session:
+            tokens = set(session.scalars(select(PushToken.token)))
+        assert "uninstalled-app-token" not in tokens and len(tokens) == MESSAGES
     sent = {r.id for r in rows if r.status == "sent"}
     assert len(sent) == MESSAGES
     assert ledger.exactly_once_apart_from_lost(sent) == {}
