@@ -19,7 +19,7 @@ from server.audit.router import router as audit_router
 from server.auth.passwords import Passwords
 from server.auth.router import router as auth_router
 from server.auth.service import Keys
-from server.core import docs, health, migrations, openapi, problems
+from server.core import docs, health, metrics, migrations, openapi, problems
 from server.core.bodyguard import BodyGuard
 from server.core.database import Database
 from server.core.headers import SecurityHeaders
@@ -30,6 +30,10 @@ from server.devices.router import router as devices_router
 from server.faces.engine import FaceProvider
 from server.faces.router import router as faces_router
 from server.feed.router import router as feed_router
+from server.notifications.metrics import ATTEMPTS, OutboxCollector
+from server.notifications.router import router as notifications_router
+from server.notifications.runner import sending
+from server.notifications.settings import NotifySettings
 from server.people.router import router as people_router
 from server.presence.router import router as presence_router
 from server.qr.router import router as qr_router
@@ -40,7 +44,8 @@ API = "/api/v1"
 UPLOAD_PATHS = ("/photos", "/faces:identify", "/people:import")
 
 DESCRIPTION = """LabGate's central server: people and roles, kiosk provisioning, the kiosk protocol
-(event push, changes feed), attendance, the face API and the audit log.
+(event push, changes feed), attendance, the face API, the audit log, and notifications (announcements,
+email, push and WhatsApp through an outbox).
 
 Sign in with `POST /api/v1/auth/login`, then send `Authorization: Bearer <access_token>`. Kiosks
 send their device token. Every operation says which roles may call it (`x-roles`). Errors are
@@ -54,48 +59,59 @@ class LabGate(FastAPI):
         return SecurityHeaders(super().build_middleware_stack())
 
 
-def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, database: Database | None = None,
+               notifications: NotifySettings | None = None) -> FastAPI:
     settings = settings or Settings()
+    notifications = notifications or NotifySettings()
     database = database or Database(settings.database_url)
     migrations.check(database)
     jwt_secret = (settings.secret_key.get_secret_value() if settings.secret_key else
                   stored_secret(database, "jwt_secret", lambda: secrets.token_urlsafe(48)))
     qr_key = (settings.qr_private_key.get_secret_value() if settings.qr_private_key else
               stored_secret(database, "qr_ed25519_private", new_private_key_b64))
-    return assemble(settings, database, jwt_secret, qr_key)
+    return assemble(settings, database, jwt_secret, qr_key, notifications)
 
 
 def openapi_document(settings: Settings | None = None) -> dict[str, Any]:
     """The OpenAPI document, built without opening any database (nothing is written anywhere)."""
     settings = settings or Settings()
-    return assemble(settings, Database("sqlite://"), secrets.token_urlsafe(48), new_private_key_b64()).openapi()
+    return assemble(settings, Database("sqlite://"), secrets.token_urlsafe(48), new_private_key_b64(),
+                    NotifySettings()).openapi()
 
 
-def assemble(settings: Settings, database: Database, jwt_secret: str, qr_key: str) -> FastAPI:
+def assemble(settings: Settings, database: Database, jwt_secret: str, qr_key: str,
+             notifications: NotifySettings) -> FastAPI:
     """The application on a database already checked, with its keys."""
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        yield
+        async with sending(database, notifications) as sender:  # the outbox's sender, in every process
+            app.state.sender = sender
+            yield
         database.dispose()
 
     app = LabGate(title="LabGate server", version=VERSION, description=DESCRIPTION, lifespan=lifespan,
                   docs_url=None, redoc_url=None, swagger_ui_oauth2_redirect_url=None,
                   openapi_tags=[{"name": n} for n in ("auth", "people", "faces", "devices", "kiosk protocol",
-                                                      "attendance", "qr", "audit", "health")])
+                                                      "attendance", "qr", "audit", "notifications",
+                                                      "health")])
     app.state.settings = settings
     app.state.database = database
     app.state.schema_head = migrations.head()
     app.state.auth_keys = Keys(settings, Passwords(settings), jwt_secret.encode())
     app.state.qr_signer = QrSigner(qr_key)
     app.state.faces = FaceProvider(settings)
+    app.state.notify_settings = notifications
+    app.state.channel_states = {channel.value: state for channel, state in notifications.state().items()}
+    app.state.metrics_registry = metrics.registry([ATTEMPTS], [OutboxCollector(database)])
 
     problems.install(app)
     for router in (auth_router, people_router, feed_router, faces_router, qr_router, devices_router, protocol_router,
-                   presence_router, audit_router):
+                   presence_router, audit_router, notifications_router):
         app.include_router(router, prefix=API)
     app.include_router(health.router)
     docs.install(app)
+    app.include_router(metrics.router)
 
     def document() -> dict[str, Any]:
         return openapi.build(app)
@@ -106,4 +122,5 @@ def assemble(settings: Settings, database: Database, jwt_secret: str, qr_key: st
                        uploads=max(settings.photo_max_bytes, 5_000_000) + 100_000, upload_suffixes=UPLOAD_PATHS)
     if settings.proxies:  # X-Forwarded-For believed from these addresses only; by default from none
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.proxies)  # type: ignore[arg-type]
+    app.add_middleware(metrics.RequestMetrics)  # type: ignore[arg-type]
     return app

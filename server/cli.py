@@ -7,6 +7,7 @@
     labgate-server demo-kiosk --url http://127.0.0.1:8480   # make run: the demo kiosk's provisioning code
     labgate-server how-to-sign-in --url http://127.0.0.1:8480   # the admins, or the command that makes one
     labgate-server openapi > openapi.json       # needs no database
+    labgate-server notify --once                # send the notifications due now, then exit
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import json
 import shlex
 import sys
 from pathlib import Path
+from typing import Any
 
 try:  # Ctrl+C while the libraries load (seconds on a small, busy machine) ends as quietly as later on
     from server.core import logs
@@ -66,6 +68,10 @@ def main(argv: list[str] | None = None) -> int:
 
     commands.add_parser("openapi", help="print the OpenAPI document (JSON); needs no database, writes no file")
 
+    notify = commands.add_parser("notify", help="send queued notifications without the API (each server process "
+                                                "already runs a sender)")
+    notify.add_argument("--once", action="store_true", help="send what is due now, wait for the outcomes, exit")
+
     args = parser.parse_args(argv)
     logs.setup()
     try:
@@ -75,7 +81,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         handler = {"run": _run, "migrate": _migrate, "create-admin": _create_admin, "pull-device": _pull,
-                   "demo-kiosk": _demo_kiosk, "how-to-sign-in": _how_to_sign_in, "openapi": _openapi}[args.command]
+                   "demo-kiosk": _demo_kiosk, "how-to-sign-in": _how_to_sign_in, "openapi": _openapi,
+                   "notify": _notify}[args.command]
         return handler(settings, args)
     except DatabaseError as exc:
         print(f"labgate-server: {exc}", file=sys.stderr)
@@ -93,13 +100,79 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
     database = Database(settings.database_url)
     migrations.check(database)
     database.dispose()
+    workers = args.workers or settings.workers
+    if workers > 1:
+        _metrics_across_processes()
     # X-Forwarded-For is believed only from LABGATE_TRUSTED_PROXIES (the app's own middleware), and
     # the server does not name itself.
     uvicorn.run("server.app:create_app", factory=True, host=args.host or settings.host,
-                port=args.port or settings.port, workers=args.workers or settings.workers,
+                port=args.port or settings.port, workers=workers,
                 log_level=settings.log_level, proxy_headers=False, server_header=False,
                 log_config=logs.config(settings.log_level, access=not args.no_access_log))
     return 0
+
+
+def _metrics_across_processes() -> None:
+    """Each worker writes its metrics to one folder and a scrape adds them up (prometheus-client's
+    multiprocess mode): a folder of our own unless PROMETHEUS_MULTIPROC_DIR names one, emptied first."""
+    import os
+    import tempfile
+    from pathlib import Path
+
+    folder = Path(os.environ.get("PROMETHEUS_MULTIPROC_DIR") or tempfile.mkdtemp(prefix="labgate-metrics-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    for stale in folder.glob("*.db"):
+        stale.unlink()
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
+
+
+def _notify(settings: Settings, args: argparse.Namespace) -> int:
+    import asyncio
+
+    from server.core import migrations
+    from server.notifications.runner import adapters, announce
+    from server.notifications.sender import Sender
+    from server.notifications.settings import NotifySettings
+
+    try:
+        notify_settings = NotifySettings()
+    except ValueError as exc:
+        print(f"labgate-server: bad notification settings: {exc}", file=sys.stderr)
+        return 2
+    announce(notify_settings)
+    if not notify_settings.enabled():
+        print("labgate-server: no notification channel is configured (see LABGATE_SMTP_HOST, LABGATE_FCM_CREDENTIALS, "
+              "LABGATE_WHATSAPP_PHONE_NUMBER_ID); nothing can be sent", file=sys.stderr)
+        return 2
+    database = Database(settings.database_url)
+    migrations.check(database)
+    try:
+        sender = Sender(database, notify_settings, adapters(notify_settings))
+        if args.once:
+            tally = asyncio.run(_drain(sender))
+            shown = ", ".join(f"{status} {count}" for status, count in sorted(tally.items())) or "nothing was due"
+            print(f"notifications: {shown}")
+        else:
+            asyncio.run(_forever(sender))
+    finally:
+        database.dispose()
+    return 0
+
+
+async def _drain(sender: Any) -> Any:
+    try:
+        return await sender.drain()
+    finally:
+        await sender.aclose()
+
+
+async def _forever(sender: Any) -> None:
+    import asyncio
+
+    try:
+        await sender.run(asyncio.Event())
+    finally:
+        await sender.aclose()
 
 
 def _migrate(settings: Settings, args: argparse.Namespace) -> int:

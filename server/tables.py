@@ -9,6 +9,7 @@ from server.core.database import Base
 from server.devices import tables as device_tables
 from server.faces import tables as face_tables
 from server.feed import tables as feed_tables
+from server.notifications import tables as notification_tables
 from server.people import tables as people_tables
 from server.presence import tables as presence_tables
 
@@ -16,5 +17,5 @@ metadata = Base.metadata
 
 __all__ = [
     "audit_tables", "auth_tables", "device_tables", "face_tables", "feed_tables", "keys", "metadata",
-    "people_tables", "presence_tables",
+    "notification_tables", "people_tables", "presence_tables",
 ]

@@ -21,6 +21,8 @@ class HealthOut(BaseModel):
     revision: str = Field(description="the database's Alembic revision, the same as head")
     head: str = Field(description="the Alembic revision this code needs")
     version: str
+    channels: dict[str, str] = Field(default_factory=dict, description="each notification channel: on, or off and "
+                                     "the setting that turns it on", examples=[{"email": "on"}])
 
 
 @router.get("/health", response_model=HealthOut, responses=documented(503))
@@ -38,4 +40,5 @@ def health(request: Request) -> HealthOut:
         raise Unavailable(f"the database {database.describe()} is {found}, but this server's code needs revision "
                           f"{head}: run `labgate-server migrate` with this code, or run the code that matches the "
                           f"database, and restart")
-    return HealthOut(status="ok", database=database.dialect, revision=revision, head=head, version=request.app.version)
+    return HealthOut(status="ok", database=database.dialect, revision=revision, head=head, version=request.app.version,
+                     channels=getattr(request.app.state, "channel_states", {}))

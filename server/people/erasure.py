@@ -20,6 +20,7 @@ from server.core.clock import utcnow
 from server.core.errors import Invalid
 from server.faces.removal import remove_templates
 from server.feed import journal
+from server.notifications.erasure import forget as forget_notifications
 from server.people.service import get, keep_an_admin, lock_admins, only_an_admin_changes_an_admin
 from server.people.tables import Tombstone
 from server.presence.tables import Event
@@ -45,6 +46,7 @@ def erase(session: Session, actor: Actor, person_id: str) -> Erasure:
     templates = remove_templates(session, person.id, tell_kiosks=False)  # the tombstone tells them
     anonymised = session.execute(update(Event).where(Event.person_number == number).values(person_number=None))
     limits.forget(session, number)
+    notifications = forget_notifications(session, person.id)  # contacts, tokens, queued messages
     tombstone = Tombstone(number=number, erased_at=now, erased_by=actor.person_id)
     session.add(tombstone)
     session.delete(person)
@@ -54,6 +56,6 @@ def erase(session: Session, actor: Actor, person_id: str) -> Erasure:
         keep_an_admin(session)
     count = int(anonymised.rowcount)  # type: ignore[attr-defined]
     audit.record(session, actor, "person.erase", "person", person_id, number=number, events_anonymised=count,
-                 templates_deleted=templates)
+                 templates_deleted=templates, notifications_dropped=notifications.queued_dropped)
     session.commit()
     return Erasure(number, now, count, templates)

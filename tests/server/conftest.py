@@ -27,12 +27,14 @@ from server.auth.roles import Role
 from server.core import migrations
 from server.core.database import Database
 from server.core.settings import Settings
+from server.notifications.settings import NotifySettings
 from server.people import service as people
 from server.people.schemas import Kind, PersonIn
 from server.tables import metadata
 
 POSTGRES_ADMIN = os.environ.get("LABGATE_TEST_POSTGRES", "postgresql://root@127.0.0.1:5432/test")
 PASSWORD = "correct horse battery"
+WHATSAPP_APP_SECRET, WHATSAPP_VERIFY_TOKEN = "test-app-secret", "test-verify-token"
 
 
 def _postgres_admin() -> Any:
@@ -124,8 +126,15 @@ def settings(database_url: str) -> Settings:
 
 
 @pytest.fixture
-def app(settings: Settings, database: Database) -> FastAPI:
-    return create_app(settings, database)
+def notify_settings() -> NotifySettings:
+    """The test app's notifications: WhatsApp's webhook answers (its secrets are the constants above);
+    no channel sends (the notification tests start their own peers)."""
+    return NotifySettings(whatsapp_app_secret=WHATSAPP_APP_SECRET, whatsapp_verify_token=WHATSAPP_VERIFY_TOKEN)
+
+
+@pytest.fixture
+def app(settings: Settings, database: Database, notify_settings: NotifySettings) -> FastAPI:
+    return create_app(settings, database, notify_settings)
 
 
 @pytest.fixture

@@ -43,6 +43,9 @@ class World:
     kiosk: Kiosk
     person: Person
     command_id: str
+    announcement_id: str
+    message_id: str
+    push_token: str
 
 
 @pytest.fixture
@@ -51,7 +54,14 @@ def world(client: TestClient, admin: Person, kiosk: Kiosk, make_person: Callable
     command = client.post(f"/api/v1/devices/{kiosk.id}/commands", json={"kind": "resync"}, headers=admin.headers)
     client.post(f"/api/v1/people/{person.id}/consents", json={"purpose": "face_recognition", "granted": True},
                 headers=admin.headers)  # so photo uploads get as far as the image checks
-    return World(admin, kiosk, person, command.json()["id"])
+    client.put(f"/api/v1/people/{person.id}/contact", json={"email": "siti@example.ac.id"}, headers=admin.headers)
+    announced = client.post("/api/v1/announcements", headers=admin.headers, json={
+        "title": "Lab tutup", "body": "Perawatan AC.", "audience": {"people": [person.id, admin.id]}}).json()
+    message = client.get("/api/v1/notifications/messages", headers=admin.headers).json()["items"][0]["id"]
+    token = client.post("/api/v1/me/push-tokens", json={"token": "fcm-token-of-the-admins-phone"},
+                        headers=admin.headers).json()
+    assert token["token_end"] == "-phone"
+    return World(admin, kiosk, person, command.json()["id"], announced["id"], message, "fcm-token-of-the-admins-phone")
 
 
 def _fixed(path: str, method: str, world: World) -> tuple[dict[str, str], dict[str, str]]:
@@ -64,6 +74,12 @@ def _fixed(path: str, method: str, world: World) -> tuple[dict[str, str], dict[s
         params["command_id"] = world.command_id
     if "{person_id}" in path and not (method == "DELETE" and path.endswith("{person_id}")):
         params["person_id"] = world.person.id
+    if "{announcement_id}" in path:
+        params["announcement_id"] = world.announcement_id
+    if "{message_id}" in path:
+        params["message_id"] = world.message_id
+    if "{token}" in path:
+        params["token"] = world.push_token
     return params, (world.kiosk.headers if protocol else world.admin.headers)
 
 
