@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -297,20 +298,34 @@ def _rate(count: int, total: int) -> float | None:
     return round(count / total, 4) if total else None
 
 
-def evaluate_people(engine: FaceEngine, photos: PeopleSet, enrol: int, folder: Path) -> dict[str, Any]:
+def evaluate_people(engine: FaceEngine, photos: PeopleSet, enrol: int, folder: Path,
+                    gallery_sizes: list[int] | None = None, vote: tuple[int, int] = (3, 5),
+                    seed: int = 0) -> dict[str, Any]:
     """Enrol each person's first ``enrol`` photos, search with the rest and the strangers, and write
-    the report folder; returns the summary."""
+    the report folder; returns the summary. With ``gallery_sizes``, also the kiosk's decisions (at
+    its τ for each size, per photo and per walk-up) with that many people enrolled."""
     if enrol < 1:
         raise ValueError(f"--enrol must be at least 1, got {enrol}")
     searches = search(engine, photos, first_photos(photos, enrol))
     summary, _ = people_summary(engine, photos, searches, enrol)
     summary["report"] = str(folder)
-    write_people_report(folder, engine, photos, searches, summary)
+    sections = None
+    if gallery_sizes:
+        from models.tools import gallery_sizes as growing
+
+        runs = growing.run_sizes(engine, photos, enrol, gallery_sizes, vote, seed)
+        summary["gallery_sizes"] = {"vote": list(vote), "seed": seed, "target_fpir": engine.settings.target_fpir,
+                                    "sizes": [growing.size_summary(r) for r in runs]}
+
+        def sections(report: Report) -> None:
+            growing.report_section(report, runs, summary["gallery_sizes"]["sizes"], vote,
+                                   engine.settings.target_fpir, folder, enrol)
+    write_people_report(folder, engine, photos, searches, summary, sections)
     return summary
 
 
 def write_people_report(folder: Path, engine: FaceEngine, photos: PeopleSet, searches: Searches,
-                        summary: dict[str, Any]) -> Path:
+                        summary: dict[str, Any], sections: Callable[[Report], None] | None = None) -> Path:
     report = Report(folder, f"Identification: {summary['known']}")
     t = engine.thresholds
     report.text(f"Model `{engine.model_id}` ({engine.embedder.path.name}); {_now()}.",
@@ -341,6 +356,8 @@ def write_people_report(folder: Path, engine: FaceEngine, photos: PeopleSet, sea
                     "their searches count as misses.")
     _failure_section(report, summary["detection"], "a search with such a photo answers nothing (a miss for an "
                      "enrolled person, a rejection for a stranger)")
+    if sections is not None:
+        sections(report)
     report.text("## Plots")
     genuine, impostor = metrics.person_scores(searches.scores, searches.truth)
     best = metrics.top_scores(searches.scores)
