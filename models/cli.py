@@ -209,6 +209,9 @@ def _toolkit_commands(commands: argparse._SubParsersAction[argparse.ArgumentPars
                         help="the kiosk's k-of-n vote for simulated walk-ups, as config.toml's [loop] vote "
                         "(default 3,5)")
     people.add_argument("--seed", type=int, default=0, help="order people join the gallery in, and walk-up jitter")
+    people.add_argument("--calibrated-on", type=Path,
+                        help="the photos the model's τ were calibrated on; strangers among them are not counted in "
+                        "--gallery-sizes figures (default: LABGATE_DATA's lfw_fold1/images_flat, the build's)")
     model_option(people, "embedder file in the model folder (default: the index's default)")
 
     calibrate = commands.add_parser("calibrate", help="choose τ_accept, τ_unknown and the margin on your own people "
@@ -357,6 +360,17 @@ def _vote(text: str) -> tuple[int, int]:
     return k, n
 
 
+def _calibration_photos(args: argparse.Namespace) -> frozenset[str]:
+    """File names of the photos τ was calibrated on (the build's lfw_fold1 unless --calibrated-on)."""
+    folder = args.calibrated_on
+    if folder is None:
+        data = catalog.data_dir()
+        folder = data / "lfw_fold1" / "images_flat" if data is not None else None
+    if folder is None or not folder.is_dir():
+        return frozenset()
+    return frozenset(p.name for p in folder.rglob("*") if p.is_file())
+
+
 def _evaluate_people(args: argparse.Namespace) -> int:
     from models.tools import evaluate
     from models.tools.searches import load_people
@@ -368,7 +382,8 @@ def _evaluate_people(args: argparse.Namespace) -> int:
         hold_out = 0 if args.unknown else max(1, round(0.2 * len([p for p in args.known.iterdir() if p.is_dir()])))
     photos = load_people(engine, args.known, args.unknown, hold_out, keep_crops=bool(args.gallery_sizes))
     folder = _report_dir(args, "evaluate-people")
-    summary = evaluate.evaluate_people(engine, photos, args.enrol, folder, args.gallery_sizes, args.vote, args.seed)
+    summary = evaluate.evaluate_people(engine, photos, args.enrol, folder, args.gallery_sizes, args.vote, args.seed,
+                                       _calibration_photos(args))
     d = summary["decisions"]
     print(f"{photos.description}; model {engine.model_id}")
     print(f"  enrolled {summary['enrolled']} people x {args.enrol} photos; searches: {summary['known_probes']} "
@@ -385,7 +400,8 @@ def _evaluate_people(args: argparse.Namespace) -> int:
 
         grown = summary["gallery_sizes"]
         print(f"  as the gallery grows (τ_accept for each size at {grown['target_fpir']:g} strangers accepted per "
-              f"walk-up; walk-ups voted {args.vote[0]} of {args.vote[1]}):")
+              f"walk-up; walk-ups voted {args.vote[0]} of {args.vote[1]}; {len(grown['strangers_not_counted'])} "
+              "stranger photos τ was calibrated on not counted):")
         print(_text_table(*table_rows(grown["sizes"])))
     detection = summary["detection"]
     print(f"  photos without a usable face: {detection['failed']} of {detection['photos']}")

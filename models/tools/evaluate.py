@@ -300,7 +300,7 @@ def _rate(count: int, total: int) -> float | None:
 
 def evaluate_people(engine: FaceEngine, photos: PeopleSet, enrol: int, folder: Path,
                     gallery_sizes: list[int] | None = None, vote: tuple[int, int] = (3, 5),
-                    seed: int = 0) -> dict[str, Any]:
+                    seed: int = 0, not_counted: frozenset[str] = frozenset()) -> dict[str, Any]:
     """Enrol each person's first ``enrol`` photos, search with the rest and the strangers, and write
     the report folder; returns the summary. With ``gallery_sizes``, also the kiosk's decisions (at
     its τ for each size, per photo and per walk-up) with that many people enrolled."""
@@ -313,13 +313,15 @@ def evaluate_people(engine: FaceEngine, photos: PeopleSet, enrol: int, folder: P
     if gallery_sizes:
         from models.tools import gallery_sizes as growing
 
-        runs = growing.run_sizes(engine, photos, enrol, gallery_sizes, vote, seed)
+        runs = growing.run_sizes(engine, photos, enrol, gallery_sizes, vote, seed, not_counted)
+        left_out = sorted(p.name for p in photos.strangers if p.name in not_counted)
         summary["gallery_sizes"] = {"vote": list(vote), "seed": seed, "target_fpir": engine.settings.target_fpir,
+                                    "strangers_not_counted": left_out,
                                     "sizes": [growing.size_summary(r) for r in runs]}
 
         def sections(report: Report) -> None:
             growing.report_section(report, runs, summary["gallery_sizes"]["sizes"], vote,
-                                   engine.settings.target_fpir, folder, enrol)
+                                   engine.settings.target_fpir, folder, enrol, len(left_out))
     write_people_report(folder, engine, photos, searches, summary, sections)
     return summary
 

@@ -111,8 +111,10 @@ class SizeRun:
 
 
 def run_sizes(engine: FaceEngine, photos: PeopleSet, enrol: int, sizes: list[int], vote: tuple[int, int],
-              seed: int = 0) -> list[SizeRun]:
-    """Enrol G people for each G of ``sizes`` and decide every search per photo and per walk-up."""
+              seed: int = 0, not_counted: frozenset[str] = frozenset()) -> list[SizeRun]:
+    """Enrol G people for each G of ``sizes`` and decide every search per photo and per walk-up.
+    Stranger photos named in ``not_counted`` (those τ was calibrated on) are left out."""
+    photos = replace(photos, strangers=[p for p in photos.strangers if p.name not in not_counted])
     everyone = sorted(photos.people)
     if not sizes or min(sizes) < 1 or max(sizes) > len(everyone):
         raise ValueError(f"--gallery-sizes must be between 1 and the {len(everyone)} people of {photos.known}, "
@@ -197,12 +199,12 @@ def table_rows(sizes: list[dict[str, Any]]) -> tuple[list[str], list[list[object
 
 
 def report_section(report: Report, runs: list[SizeRun], sizes: list[dict[str, Any]], vote: tuple[int, int],
-                   target_fpir: float, folder: Path, enrol: int) -> None:
+                   target_fpir: float, folder: Path, enrol: int, not_counted: int = 0) -> None:
     report.text("## As the gallery grows",
                 f"τ_accept for each gallery size from the model's calibration data at {target_fpir:g} strangers "
                 f"accepted per walk-up (config.toml [decision] target_fpir); walk-ups are {vote[1]} frames made from "
                 f"each photo, voted {vote[0]} of {vote[1]} as the kiosk votes. 'expected ≤' is what the calibration "
-                "data predicts per decision.")
+                f"data predicts per decision. {not_counted} stranger photos that τ was calibrated on are not counted.")
     header, rows = table_rows(sizes)
     report.table(header, rows)
     xs = [s["enrolled"] for s in sizes]
