@@ -392,9 +392,13 @@ def _evaluate_people(args: argparse.Namespace) -> int:
         f"FNIR at FPIR {float(f) * 100:g} %: {v['fnir'] * 100:.2f} %" + ("" if v["resolved"] else " (unresolved)")
         for f, v in summary["fnir_at_fpir"].items()))
     t = d["thresholds"]
-    print(f"  kiosk decisions at τ_accept {t['accept']}, τ_unknown {t['unknown']}, margin {t['margin']}:")
+    print(f"  kiosk decisions at τ_accept {t['accept']} (for {t['gallery_size'] or 'any'} people enrolled), "
+          f"τ_unknown {t['unknown']}, margin {t['margin']}:")
     print(f"    enrolled: {d['known']}")
     print(f"    strangers: {d['strangers']}")
+    fixed = d["at_fixed_accept"]
+    print(f"  at the model's fixed τ_accept {t['fixed_accept']}: enrolled {fixed['known']}, "
+          f"strangers {fixed['strangers']}")
     if args.gallery_sizes:
         from models.tools.gallery_sizes import table_rows
 

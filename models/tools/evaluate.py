@@ -251,7 +251,7 @@ def decision_matrix(searches: Searches, decisions: list[Decision | None]) -> tup
 
 def people_summary(engine: FaceEngine, photos: PeopleSet, searches: Searches,
                    enrol: int) -> tuple[dict[str, Any], list[Decision | None]]:
-    t = engine.thresholds
+    t = engine.thresholds_for(len(searches.gallery))  # the kiosk's τ for a gallery of this size
     decisions = searches.decisions(t)
     counts = decision_counts(searches, decisions)
     known_n, stranger_n = int((searches.truth != STRANGER).sum()), int((searches.truth == STRANGER).sum())
@@ -276,7 +276,9 @@ def people_summary(engine: FaceEngine, photos: PeopleSet, searches: Searches,
                          for f in metrics.FPIR_TARGETS},
         "decisions": {
             "thresholds": {"accept": t.accept, "unknown": t.unknown, "margin": t.margin,
-                           "calibrated_on": t.calibrated_on},
+                           "calibrated_on": t.calibrated_on, "gallery_size": t.gallery_size,
+                           "expected_fpir": t.expected_fpir, "fixed_accept": engine.thresholds.accept},
+            "at_fixed_accept": decision_counts(searches, searches.decisions(engine.thresholds)),
             **counts,
             "rates": {
                 "known_accepted_correctly": _rate(counts["known"]["accept"], known_n),
@@ -329,7 +331,7 @@ def evaluate_people(engine: FaceEngine, photos: PeopleSet, enrol: int, folder: P
 def write_people_report(folder: Path, engine: FaceEngine, photos: PeopleSet, searches: Searches,
                         summary: dict[str, Any], sections: Callable[[Report], None] | None = None) -> Path:
     report = Report(folder, f"Identification: {summary['known']}")
-    t = engine.thresholds
+    t = engine.thresholds_for(len(searches.gallery))
     report.text(f"Model `{engine.model_id}` ({engine.embedder.path.name}); {_now()}.",
                 f"Data: {photos.description}. Enrolled the first {summary['enrol']} photos of each person "
                 f"({summary['enrolled']} people, {summary['templates']} templates); searched with "

@@ -77,3 +77,33 @@ def test_config_sets_the_target_and_refuses_nonsense() -> None:
     for bad in (0, 0.5, "low", True):
         with pytest.raises(SettingsError, match="target_fpir"):
             engine_settings({"decision": {"target_fpir": bad}}, Path("."))
+
+
+def test_a_walkup_is_decided_by_the_kiosks_vote_over_its_frames() -> None:
+    from models.decision import Outcome
+    from models.gallery import Gallery
+    from models.tools.gallery_sizes import vote_walkup
+
+    rng = np.random.default_rng(4)
+    people = rng.normal(size=(3, 8)).astype(np.float32)
+    people /= np.linalg.norm(people, axis=1, keepdims=True)
+    gallery = Gallery("m", 8)
+    for i, vector in enumerate(people):
+        gallery.add(f"p{i}", vector, "m")
+    t = Thresholds(accept=0.9, unknown=0.3, margin=0.05)
+    stranger = np.linalg.svd(people)[2][-1].astype(np.float32)  # orthogonal to every enrolled person
+    like_p0 = [people[0]] * 3 + [stranger] * 2
+    assert vote_walkup(gallery, np.stack(like_p0), t, 3, 5).person == "p0"
+    two_of_five = np.stack([people[0], stranger, people[0], stranger, stranger * 0.5 + people[1] * 0.5])
+    assert vote_walkup(gallery, two_of_five, t, 3, 5).outcome is not Outcome.ACCEPT
+    assert vote_walkup(gallery, np.stack([stranger] * 5), t, 3, 5).outcome is Outcome.UNKNOWN
+
+
+def test_walkup_frames_are_jittered_copies_of_the_photo() -> None:
+    from models.tools.gallery_sizes import walkup_frames
+
+    crop = np.random.default_rng(5).integers(0, 256, (160, 160, 3), dtype=np.uint8)
+    frames = walkup_frames(crop, 5, np.random.default_rng(6))
+    assert frames.shape == (5, 160, 160, 3) and frames.dtype == np.uint8
+    assert (frames[0] == crop).all()
+    assert all(np.abs(f.astype(int) - crop).mean() > 1 for f in frames[1:])
