@@ -109,31 +109,55 @@ def fmr_for_fpir(target_fpir: float, gallery_size: int) -> float:
 
 def for_gallery(thresholds: Thresholds, gallery_size: int, target_fpir: float = DEFAULT_TARGET_FPIR) -> Thresholds:
     """``thresholds`` with τ_accept chosen for a gallery of ``gallery_size`` people at ``target_fpir``
-    strangers accepted per decision (τ_unknown no higher than it); unchanged without calibration data."""
-    tail, total = thresholds.impostor_tail, thresholds.impostor_comparisons
-    if not tail or total <= 0:
+    strangers accepted per decision (τ_unknown no higher than it); unchanged without calibration data.
+
+    Where the target allows fewer than ``RESOLVED_PAIRS`` of the calibration's impostor comparisons
+    (large galleries), the empirical τ rests on a handful of scores, or on none: there τ is also read
+    from an exponential tail fitted to the top ``TAIL_FIT_TOP`` impostor scores, and the stricter of
+    the two is used. Similarity scores have tails lighter than exponential, so the fit errs strict."""
+    tail, total = np.asarray(thresholds.impostor_tail, dtype=np.float64), thresholds.impostor_comparisons
+    if not len(tail) or total <= 0:
         return thresholds
     size = max(1, gallery_size)
     fmr = fmr_for_fpir(target_fpir, size)
     allowed = int(np.floor(fmr * total))
     # looser than the tail reaches: the loosest τ the manifest can vouch for
     accept = float(np.nextafter(tail[allowed], 2.0)) if allowed < len(tail) else float(tail[-1])
+    fitted = allowed < RESOLVED_PAIRS and len(tail) > TAIL_FIT_TOP
+    if fitted:
+        accept = max(accept, tail_fit_threshold(tail, total, fmr))
     accept = min(1.0, float(np.ceil(accept * 1e4) / 1e4))
-    above = int(np.searchsorted(-np.asarray(tail), -accept, side="right"))  # tail scores >= accept
-    expected = 1.0 - (1.0 - above / total) ** size
-    resolved = allowed >= 1
+    expected = 1.0 - (1.0 - estimated_fmr(tail, total, accept)) ** size
+    how = (f"the stricter of the empirical τ and an exponential tail fitted to the top {TAIL_FIT_TOP} impostor "
+           "scores" if fitted else "empirical")
     note = (f"; τ_accept for a gallery of {size} at {target_fpir:g} strangers accepted per walk-up "
-            f"(FMR {fmr:.3g} per comparison over {total} impostor comparisons"
-            + ("" if resolved else ", below the calibration's resolution: τ above every impostor score") + ")")
+            f"(FMR {fmr:.3g} per comparison over {total} impostor comparisons, {allowed} allowed; {how})")
     return replace(thresholds, accept=accept, unknown=min(thresholds.unknown, accept), target_fmr=float(f"{fmr:.4g}"),
                    calibrated_on=thresholds.calibrated_on.split("; τ_accept for a gallery")[0] + note,
-                   gallery_size=size, expected_fpir=expected_bound(expected, total, size, resolved))
+                   gallery_size=size, expected_fpir=round(expected, 6))
 
 
-def expected_bound(expected: float, total: int, size: int, resolved: bool) -> float:
-    """The expected share of strangers accepted; where the calibration cannot resolve it (no impostor
-    comparison at or above τ), the bound one such comparison would give."""
-    return round(expected if resolved and expected > 0 else 1.0 - (1.0 - 1.0 / total) ** size, 6)
+RESOLVED_PAIRS = 10  # an empirical rate resting on fewer impostor comparisons than this is extrapolated
+TAIL_FIT_TOP = 30  # impostor scores the exponential tail is fitted to
+
+
+def tail_fit_threshold(tail: np.ndarray, total: int, fmr: float) -> float:
+    """τ at ``fmr`` from an exponential fitted to the excesses of the top ``TAIL_FIT_TOP`` scores over the
+    next one (maximum likelihood: the mean excess)."""
+    u = float(tail[TAIL_FIT_TOP])
+    beta = max(float((tail[:TAIL_FIT_TOP] - u).mean()), 1e-6)
+    return u + beta * float(np.log((TAIL_FIT_TOP / total) / fmr))
+
+
+def estimated_fmr(tail: np.ndarray, total: int, tau: float) -> float:
+    """The per-comparison false-match rate at ``tau``: counted where at least ``RESOLVED_PAIRS`` impostor
+    scores reach it, else from the fitted exponential tail."""
+    count = int((tail >= tau).sum())
+    if count >= RESOLVED_PAIRS or len(tail) <= TAIL_FIT_TOP:
+        return count / total
+    u = float(tail[TAIL_FIT_TOP])
+    beta = max(float((tail[:TAIL_FIT_TOP] - u).mean()), 1e-6)
+    return (TAIL_FIT_TOP / total) * float(np.exp(-(tau - u) / beta))
 
 
 def describe(thresholds: Thresholds) -> str:
