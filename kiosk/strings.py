@@ -80,6 +80,8 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "tech.title": {"id": "Mode teknisi — {name}", "en": "Technician mode — {name}"},
     "tech.model": {"id": "Model: {model}", "en": "Model: {model}"},
     "tech.people": {"id": "Orang terdaftar: {count}", "en": "People enrolled: {count}"},
+    "tech.people_fpir": {"id": "Orang terdaftar: {count} · τ {accept} · orang asing diterima ≤ {fpir} % per datang",
+                         "en": "People enrolled: {count} · τ {accept} · strangers accepted ≤ {fpir} % per walk-up"},
     "tech.outbox": {"id": "Antrean kirim: {count} kejadian", "en": "Outbox: {count} events"},
     "tech.camera": {"id": "Kamera: {status}, {fps} fps", "en": "Camera: {status}, {fps} fps"},
     "tech.sync": {"id": "Sinkron: {state}", "en": "Sync: {state}"},

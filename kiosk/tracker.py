@@ -8,8 +8,8 @@ from enum import StrEnum
 
 import numpy as np
 
-from kiosk.votes import Vote
 from models.detector import Face
+from models.votes import Vote
 
 
 class TrackState(StrEnum):
