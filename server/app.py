@@ -98,6 +98,7 @@ def assemble(settings: Settings, database: Database, jwt_secret: str, qr_key: st
     app.state.settings = settings
     app.state.database = database
     app.state.schema_head = migrations.head()
+    app.state.revisions = health.Revisions(database)
     app.state.auth_keys = Keys(settings, Passwords(settings), jwt_secret.encode())
     app.state.qr_signer = QrSigner(qr_key)
     app.state.faces = FaceProvider(settings)

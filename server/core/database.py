@@ -79,6 +79,11 @@ class Database:
     def dialect(self) -> str:
         return self.engine.dialect.name
 
+    @property
+    def in_process(self) -> bool:
+        """SQLite: a query is a call into this process, never a wait on the network."""
+        return self.engine.dialect.name == "sqlite"
+
     @contextmanager
     def session(self) -> Iterator[Session]:
         with self.sessions() as session:

@@ -1,11 +1,21 @@
 """Is the server up, its database reachable, and the database's schema the one this code was written
 for? (for load balancers, systemd and people). The server refuses to start on a database that is not
-at the code's head revision; a database migrated or rolled back under a running server is caught here."""
+at the code's head revision; a database migrated or rolled back under a running server is caught here.
+
+Every answer reads the revision from the database (one small query; Alembic's own reading, which
+first inspects the schema, only when that fails, for its precise message). Requests that arrive
+while a read is under way share it instead of queueing one each behind it, so a load balancer, or
+a crowd of probes, costs the database one query at a time; the healthy answer is serialised once.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+import asyncio
+
+import anyio.to_thread
+from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
+from sqlalchemy import text
 
 from server.core import migrations
 from server.core.database import Database
@@ -25,14 +35,51 @@ class HealthOut(BaseModel):
                                      "the setting that turns it on", examples=[{"email": "on"}])
 
 
+REVISION = text("SELECT version_num FROM alembic_version")
+
+
+def revision_of(database: Database) -> str | None:
+    """The database's Alembic revision (None: not migrated); raises when the database does not answer."""
+    try:
+        with database.engine.connect() as connection:
+            found = connection.execute(REVISION).scalars().all()
+        if len(found) <= 1:
+            return found[0] if found else None
+    except Exception:  # no alembic_version table, or no database: Alembic's reading tells which
+        pass
+    return migrations.current(database)
+
+
+class Revisions:
+    """The database's revision for /health: one read at a time, shared by the requests waiting on it."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+        self.reading: asyncio.Future[str | None] | None = None
+
+    async def current(self) -> str | None:
+        if self.reading is None:
+            self.reading = asyncio.ensure_future(anyio.to_thread.run_sync(revision_of, self.database))
+            self.reading.add_done_callback(self._done)
+        return await asyncio.shield(self.reading)
+
+    def _done(self, reading: asyncio.Future[str | None]) -> None:
+        if self.reading is reading:
+            self.reading = None
+        if not reading.cancelled():
+            reading.exception()  # retrieved here too, so a failure no one awaited is not logged as lost
+
+
 @router.get("/health", response_model=HealthOut, responses=documented(503))
-def health(request: Request) -> HealthOut:
+async def health(request: Request) -> Response:
     """``ok`` with the schema revision when the database answers and is at this code's revision; a 503
     problem saying which when it does not answer or is at another revision."""
-    database: Database = request.app.state.database
-    head: str = request.app.state.schema_head
+    state = request.app.state
+    database: Database = state.database
+    head: str = state.schema_head
+    revisions: Revisions = state.revisions
     try:
-        revision = migrations.current(database)
+        revision = await revisions.current()
     except Exception as exc:  # any driver failure means "not healthy", said plainly
         raise Unavailable(f"the database {database.describe()} does not answer: {type(exc).__name__}") from exc
     if revision != head:
@@ -40,5 +87,9 @@ def health(request: Request) -> HealthOut:
         raise Unavailable(f"the database {database.describe()} is {found}, but this server's code needs revision "
                           f"{head}: run `labgate-server migrate` with this code, or run the code that matches the "
                           f"database, and restart")
-    return HealthOut(status="ok", database=database.dialect, revision=revision, head=head, version=request.app.version,
-                     channels=getattr(request.app.state, "channel_states", {}))
+    body: bytes | None = getattr(state, "healthy_body", None)
+    if body is None:
+        body = state.healthy_body = HealthOut(
+            status="ok", database=database.dialect, revision=revision, head=head, version=request.app.version,
+            channels=getattr(state, "channel_states", {})).model_dump_json().encode()
+    return Response(body, media_type="application/json")

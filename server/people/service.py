@@ -4,8 +4,9 @@ through the feed and lands in the audit log."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import exists, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -35,18 +36,43 @@ def by_number(session: Session, number: str) -> Person | None:
     return session.scalar(select(Person).where(Person.number == number))
 
 
+PEOPLE, ROLES = Person.__table__, PersonRole.__table__
+
+
 def search(session: Session, q: str | None, role: Role | None, active: bool | None, offset: int,
-           limit: int) -> tuple[Sequence[Person], int]:
-    query = select(Person)
+           limit: int) -> tuple[list[dict[str, Any]], int]:
+    """A page of people in number order, each a dict of ``PersonOut``'s fields, and how many match.
+
+    One query on PostgreSQL and SQLite alike: the page with the total (a window count over the
+    matching people, taken before OFFSET/LIMIT) joined to its roles; a second only when the page
+    is empty (an offset past the end), to count. No ORM objects are made."""
+    matching = select(PEOPLE)
     if q:
         like = f"%{q.lower()}%"
-        query = query.where(or_(func.lower(Person.name).like(like), Person.number.like(f"{q}%")))
+        matching = matching.where(or_(func.lower(PEOPLE.c.name).like(like), PEOPLE.c.number.like(f"{q}%")))
     if role:
-        query = query.where(Person.roles.any(PersonRole.role == role.value))
+        matching = matching.where(exists().where(ROLES.c.person_id == PEOPLE.c.id, ROLES.c.role == role.value))
     if active is not None:
-        query = query.where(Person.active == active)
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    return session.scalars(query.order_by(Person.number).offset(offset).limit(limit)).all(), total
+        matching = matching.where(PEOPLE.c.active == active)
+    page = (matching.add_columns(func.count().over().label("total"))
+            .order_by(PEOPLE.c.number).offset(offset).limit(limit).subquery("page"))
+    rows = session.connection().execute(
+        select(page, ROLES.c.role).select_from(page.outerjoin(ROLES, ROLES.c.person_id == page.c.id))
+        .order_by(page.c.number, ROLES.c.role)).all()
+    if not rows:
+        counted = select(func.count()).select_from(matching.subquery())
+        return [], int(session.connection().execute(counted).scalar_one())
+    people: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        person = people.get(row.id)
+        if person is None:
+            person = people[row.id] = {
+                "id": row.id, "number": row.number, "name": row.name, "kind": row.kind, "roles": [],
+                "active": row.active, "has_pin": row.pin_hash is not None, "version": row.version,
+                "created_at": row.created_at, "updated_at": row.updated_at}
+        if row.role is not None:
+            person["roles"].append(row.role)
+    return list(people.values()), int(rows[0].total)
 
 
 def create(session: Session, actor: Actor | None, data: PersonIn) -> Person:
