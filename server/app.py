@@ -107,10 +107,10 @@ def assemble(settings: Settings, database: Database, jwt_secret: str, qr_key: st
     app.state.metrics_registry = metrics.registry([ATTEMPTS], [OutboxCollector(database)])
 
     problems.install(app)
+    app.include_router(health.router)  # first: routes are tried in order, and load balancers ask often
     for router in (auth_router, people_router, feed_router, faces_router, qr_router, devices_router, protocol_router,
                    presence_router, audit_router, notifications_router):
         app.include_router(router, prefix=API)
-    app.include_router(health.router)
     docs.install(app)
     app.include_router(metrics.router)
 

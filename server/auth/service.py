@@ -14,7 +14,7 @@ from server.auth import limits
 from server.auth.actor import Actor
 from server.auth.passwords import Passwords, weakness
 from server.auth.tables import Credential, RefreshToken
-from server.auth.tokens import TokenError, digest, issue_access, new_refresh, read_access
+from server.auth.tokens import AccessClaims, TokenError, digest, issue_access, new_refresh, read_access
 from server.core.clock import utcnow
 from server.core.errors import Invalid, NotFound, Unauthenticated
 from server.core.ids import new_id
@@ -154,10 +154,19 @@ person_roles' (person_id, role)), with no ORM objects made."""
 def actor_for(session: Session, keys: Keys, token: str) -> Actor:
     """The person behind a valid access token, checked against the database on every call (active,
     role still held), so deactivating a person or taking a role stops their tokens at once."""
+    return actor_of(session, claims_of(keys, token))
+
+
+def claims_of(keys: Keys, token: str) -> AccessClaims:
+    """What a valid access token says (signature, expiry, kind): no database."""
     try:
-        claims = read_access(keys.jwt_secret, token)
+        return read_access(keys.jwt_secret, token)
     except TokenError as exc:
         raise Unauthenticated(str(exc)) from exc
+
+
+def actor_of(session: Session, claims: AccessClaims) -> Actor:
+    """The person a token's claims name, if they still exist, are active and hold the claimed role."""
     rows = session.connection().execute(ACTOR, {"person_id": claims.person_id}).all()
     if not rows or not rows[0].active:
         raise Unauthenticated("the account behind this token no longer exists or is deactivated")

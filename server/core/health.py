@@ -3,16 +3,16 @@ for? (for load balancers, systemd and people). The server refuses to start on a 
 at the code's head revision; a database migrated or rolled back under a running server is caught here.
 
 Every answer reads the revision from the database (one small query; Alembic's own reading, which
-first inspects the schema, only when that fails, for its precise message). Requests that arrive
-while a read is under way share it instead of queueing one each behind it, so a load balancer, or
-a crowd of probes, costs the database one query at a time; the healthy answer is serialised once.
+first inspects the schema, only when that fails, for its precise message). On PostgreSQL, requests
+that arrive while a read is under way share it instead of queueing one each behind it, so a crowd
+of probes costs the database one query at a time; SQLite's read is a call inside this process.
+The healthy answer is serialised once.
 """
 
 from __future__ import annotations
 
 import asyncio
 
-import anyio.to_thread
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import text
@@ -58,8 +58,10 @@ class Revisions:
         self.reading: asyncio.Future[str | None] | None = None
 
     async def current(self) -> str | None:
+        if self.database.in_process:  # one call into this process: nothing to wait for, nothing to share
+            return revision_of(self.database)
         if self.reading is None:
-            self.reading = asyncio.ensure_future(anyio.to_thread.run_sync(revision_of, self.database))
+            self.reading = asyncio.ensure_future(self.database.call(revision_of, self.database))
             self.reading.add_done_callback(self._done)
         return await asyncio.shield(self.reading)
 
