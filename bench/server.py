@@ -57,6 +57,8 @@ class Load:
     p99: float
     requests: int
     bad: int  # non-2xx answers and socket errors
+    cpu_us: float = 0.0  # the server's CPU time (all its processes and threads) per request
+
 
     def cell(self) -> str:
         return f"{self.rps:,.0f}"
@@ -78,12 +80,30 @@ end
 """
 
 
-def wrk(url: str, seconds: float, connections: int, threads: int, headers: dict[str, str], script: Path) -> Load:
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of a process and all its descendants, from /proc."""
+    total, stack = 0.0, [pid]
+    while stack:
+        current = stack.pop()
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            for task in Path(f"/proc/{current}/task").iterdir():
+                stack += [int(child) for child in (task / "children").read_text().split()]
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return total
+
+
+def wrk(url: str, seconds: float, connections: int, threads: int, headers: dict[str, str], script: Path,
+        pid: int | None = None) -> Load:
+    before = cpu_seconds(pid) if pid else 0.0
     command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--timeout", "10s",
                "-s", str(script)]
     for name, value in headers.items():
         command += ["-H", f"{name}: {value}"]
     output = subprocess.run([*command, url], capture_output=True, text=True, timeout=seconds + 60, check=True).stdout
+    used = cpu_seconds(pid) - before if pid else 0.0
     percentiles = {int(p): int(v) / 1000 for p, v in re.findall(r"^percentile (\d+) (\d+)$", output, re.M)}
     errors = [int(n) for n in re.search(r"^errors (\d+) (\d+) (\d+) (\d+) (\d+)$", output, re.M).groups()]  # type: ignore[union-attr]
     requests, duration_us = (int(n) for n in re.search(r"^total (\d+) (\d+)$", output, re.M).groups())  # type: ignore[union-attr]
@@ -91,11 +111,12 @@ def wrk(url: str, seconds: float, connections: int, threads: int, headers: dict[
     bad = sum(errors[:3]) + errors[4] + (int(non_2xx.group(1)) if non_2xx else 0)
     if bad:
         print(f"  {url}: {bad} failed requests (connect/read/write/status/timeout {errors})", file=sys.stderr)
-    return Load(requests / (duration_us / 1e6), percentiles[50], percentiles[95], percentiles[99], requests, bad)
+    return Load(requests / (duration_us / 1e6), percentiles[50], percentiles[95], percentiles[99], requests, bad,
+                used / max(1, requests) * 1e6)
 
 
 @contextmanager
-def process(command: list[str], url: str, ready: str) -> Iterator[str]:
+def process(command: list[str], url: str, ready: str) -> Iterator[tuple[str, int]]:
     """A server process on a free loopback port (``{port}`` in ``command``), answering ``ready`` with 200."""
     port = free_port()
     env = {**os.environ, "LABGATE_DATABASE_URL": url, "LABGATE_FACES_ENABLED": "false", "LABGATE_LOG_LEVEL": "warning"}
@@ -115,7 +136,7 @@ def process(command: list[str], url: str, ready: str) -> Iterator[str]:
             if server.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"{command[2]} did not start on {base}; set BENCH_SERVER_LOG=<file> to see its log")
             time.sleep(0.2)
-        yield base
+        yield base, server.pid
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -158,9 +179,10 @@ class Ingest:
     eps: float
     batch_ms: tuple[float, float]  # median, p95
     exactly_once: str
+    cpu_ms: float  # the server's CPU time per batch of 500
 
 
-def measure_ingest(base: str, url: str, admin: dict[str, str], batches: int) -> Ingest:
+def measure_ingest(base: str, pid: int, url: str, admin: dict[str, str], batches: int) -> Ingest:
     device = httpx.post(f"{base}/api/v1/devices", json={"name": "bench", "room": "LAB-1", "model_id": "bench-model"},
                         headers=admin, timeout=30).json()
     push = f"{base}/api/v1/devices/{device['device']['id']}/events:batch"
@@ -173,14 +195,14 @@ def measure_ingest(base: str, url: str, admin: dict[str, str], batches: int) -> 
     times: list[float] = []
     with httpx.Client(timeout=120, headers=headers) as client:
         client.post(push, json={"events": events(1, 10)}, headers={"Idempotency-Key": "warm"})
-        started = time.perf_counter()
+        started, cpu_before = time.perf_counter(), cpu_seconds(pid)
         for body, key in zip(bodies, keys, strict=True):
             t0 = time.perf_counter()
             reply = client.post(push, json=body, headers={"Idempotency-Key": key})
             times.append(time.perf_counter() - t0)
             assert reply.status_code == 200, reply.text
             assert all(r["status"] == "accepted" for r in reply.json()["results"]), reply.text[:300]
-        total = time.perf_counter() - started
+        total, cpu = time.perf_counter() - started, cpu_seconds(pid) - cpu_before
         again = client.post(push, json=bodies[0], headers={"Idempotency-Key": keys[0]})  # a retried request
         anew = client.post(push, json=bodies[0], headers={"Idempotency-Key": str(uuid.uuid4())})  # re-sent events
     replayed = again.status_code == 200 and all(r["status"] == "accepted" for r in again.json()["results"])
@@ -190,7 +212,8 @@ def measure_ingest(base: str, url: str, admin: dict[str, str], batches: int) -> 
     verdict = "yes" if held else f"NO (replay {replayed}, duplicates {duplicates}, {stored} stored)"
     ordered = sorted(times)
     return Ingest(batches * 500 / total, (ordered[len(ordered) // 2] * 1000,
-                                          ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))] * 1000), verdict)
+                                          ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))] * 1000), verdict,
+                  cpu / batches * 1000)
 
 
 def count_events(url: str) -> int:
@@ -219,28 +242,28 @@ def run(kind: str, args: argparse.Namespace, script: Path) -> tuple[list[Row], I
     rows: list[Row] = []
     ingest: Ingest | None = None
 
-    def load(url: str, headers: dict[str, str] | None = None) -> Load:
+    def load(pid: int, url: str, headers: dict[str, str] | None = None) -> Load:
         wrk(url, 1, args.connections, args.threads, headers or {}, script)  # warm every process and connection
-        return wrk(url, args.seconds, args.connections, args.threads, headers or {}, script)
+        return wrk(url, args.seconds, args.connections, args.threads, headers or {}, script, pid)
 
     with scratch(kind, args.postgres, 200) as url:
         for workers in args.workers:
             print(f"{kind}, {workers} process(es): labgate-server ...", file=sys.stderr)
-            with labgate(url, workers) as base:
+            with labgate(url, workers) as (base, pid):
                 admin = sign_in(base)
                 ours_page = httpx.get(base + PEOPLE, headers=admin, timeout=30).json()
-                people = load(base + PEOPLE, admin)
-                health = load(base + "/health")
+                people = load(pid, base + PEOPLE, admin)
+                health = load(pid, base + "/health")
             print(f"{kind}, {workers} process(es): minimal app ...", file=sys.stderr)
-            with minimal(url, workers) as base:
+            with minimal(url, workers) as (base, pid):
                 same_page(ours_page, httpx.get(base + PEOPLE, timeout=30).json())
-                floor_people = load(base + PEOPLE)
-                hello = load(base + "/hello")
+                floor_people = load(pid, base + PEOPLE)
+                hello = load(pid, base + "/hello")
             rows += [Row(kind, workers, "people", people, floor_people), Row(kind, workers, "health", health, hello)]
         if args.batches:
             print(f"{kind}: ingest ...", file=sys.stderr)
-            with labgate(url, 1) as base:
-                ingest = measure_ingest(base, url, sign_in(base), args.batches)
+            with labgate(url, 1) as (base, pid):
+                ingest = measure_ingest(base, pid, url, sign_in(base), args.batches)
     return rows, ingest
 
 
@@ -271,21 +294,25 @@ def main() -> int:
           f"{args.seconds:g} s per row); 200 people.\n"
           f"people: GET {PEOPLE} (labgate: signed in as an admin; minimal: no sign-in, the same page). "
           f"health: labgate's GET /health (database and schema revision checked) against the minimal GET /hello.\n")
-    print("| database | processes | endpoint | labgate req/s | minimal req/s | ratio | labgate ms p50 / p95 / p99 | "
-          "minimal ms p50 / p95 / p99 | failed |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| database | processes | endpoint | labgate req/s | minimal req/s | ratio | server CPU µs/request "
+          "(labgate / minimal) | CPU ratio | labgate ms p50 / p95 / p99 | minimal ms p50 / p95 / p99 | failed |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for rows, _ in results:
         for r in rows:
             print(f"| {r.backend} | {r.workers} | {r.endpoint} | {r.ours.cell()} | {r.floor.cell()} | "
-                  f"{r.ours.rps / r.floor.rps:.2f}x | {r.ours.latency()} | {r.floor.latency()} | "
+                  f"{r.ours.rps / r.floor.rps:.2f}x | {r.ours.cpu_us:,.0f} / {r.floor.cpu_us:,.0f} | "
+                  f"{r.floor.cpu_us / r.ours.cpu_us:.2f}x | {r.ours.latency()} | {r.floor.latency()} | "
                   f"{r.ours.bad} / {r.floor.bad} |")
+    print("\n(CPU ratio: the minimal app's server CPU per request over labgate's; it moves less than req/s "
+          "when other work shares the machine.)")
     print(f"\nevent ingest: {args.batches} batches of 500 events from one kiosk, one after the other, 1 process\n")
-    print("| database | events/s | batch of 500, ms (median / p95) | exactly-once |")
-    print("|---|---|---|---|")
+    print("| database | events/s | batch of 500, ms (median / p95) | server CPU ms per batch | events per "
+          "server CPU second | exactly-once |")
+    print("|---|---|---|---|---|---|")
     for (_, ingest), kind in zip(results, args.backends.split(","), strict=True):
         if ingest:
             print(f"| {kind} | {ingest.eps:,.0f} | {ingest.batch_ms[0]:.0f} / {ingest.batch_ms[1]:.0f} | "
-                  f"{ingest.exactly_once} |")
+                  f"{ingest.cpu_ms:.0f} | {500 / ingest.cpu_ms * 1000:,.0f} | {ingest.exactly_once} |")
     return 0
 
 

@@ -88,6 +88,7 @@ def assemble(settings: Settings, database: Database, jwt_secret: str, qr_key: st
         async with sending(database, notifications) as sender:  # the outbox's sender, in every process
             app.state.sender = sender
             yield
+        app.state.revisions.close()
         database.dispose()
 
     app = LabGate(title="LabGate server", version=VERSION, description=DESCRIPTION, lifespan=lifespan,

@@ -2,20 +2,22 @@
 for? (for load balancers, systemd and people). The server refuses to start on a database that is not
 at the code's head revision; a database migrated or rolled back under a running server is caught here.
 
-Every answer reads the revision from the database (one small query; Alembic's own reading, which
-first inspects the schema, only when that fails, for its precise message). On PostgreSQL, requests
-that arrive while a read is under way share it instead of queueing one each behind it, so a crowd
-of probes costs the database one query at a time; SQLite's read is a call inside this process.
-The healthy answer is serialised once.
+Every answer reads the revision from the database (one small query on a connection kept for it;
+Alembic's own reading, which first inspects the schema, only when that fails, for its precise
+message). On PostgreSQL, requests that arrive while a read is under way share it instead of
+queueing one each behind it, so a crowd of probes costs the database one query at a time; SQLite's
+read is a call inside this process. The healthy answer is serialised once.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import threading
+from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
-from sqlalchemy import text
 
 from server.core import migrations
 from server.core.database import Database
@@ -35,35 +37,60 @@ class HealthOut(BaseModel):
                                      "the setting that turns it on", examples=[{"email": "on"}])
 
 
-REVISION = text("SELECT version_num FROM alembic_version")
-
-
-def revision_of(database: Database) -> str | None:
-    """The database's Alembic revision (None: not migrated); raises when the database does not answer."""
-    try:
-        with database.engine.connect() as connection:
-            found = connection.execute(REVISION).scalars().all()
-        if len(found) <= 1:
-            return found[0] if found else None
-    except Exception:  # no alembic_version table, or no database: Alembic's reading tells which
-        pass
-    return migrations.current(database)
+REVISION = "SELECT version_num FROM alembic_version"
 
 
 class Revisions:
-    """The database's revision for /health: one read at a time, shared by the requests waiting on it."""
+    """The database's revision for /health. Read on a connection of its own, taken out of the pool
+    once (no checkout, reset or rollback per probe) and in autocommit (no transaction, so never a
+    stale snapshot); Alembic's own reading only when that fails, for its precise message. On
+    PostgreSQL one read at a time, in a worker thread, shared by the requests waiting on it."""
 
     def __init__(self, database: Database) -> None:
         self.database = database
         self.reading: asyncio.Future[str | None] | None = None
+        self._lock = threading.Lock()
+        self._raw: Any = None  # the pool's connection wrapper, detached from the pool
 
     async def current(self) -> str | None:
         if self.database.in_process:  # one call into this process: nothing to wait for, nothing to share
-            return revision_of(self.database)
+            return self.read()
         if self.reading is None:
-            self.reading = asyncio.ensure_future(self.database.call(revision_of, self.database))
+            self.reading = asyncio.ensure_future(self.database.call(self.read))
             self.reading.add_done_callback(self._done)
         return await asyncio.shield(self.reading)
+
+    def read(self) -> str | None:
+        """The revision (None: not migrated); raises when the database does not answer."""
+        with self._lock:
+            try:
+                if self._raw is None:
+                    raw = self.database.engine.raw_connection()
+                    raw.detach()
+                    if self.database.dialect == "postgresql":
+                        raw.driver_connection.autocommit = True  # type: ignore[union-attr]
+                    self._raw = raw
+                cursor = self._raw.cursor()
+                try:
+                    cursor.execute(REVISION)
+                    found = [row[0] for row in cursor.fetchall()]
+                finally:
+                    cursor.close()
+                if len(found) <= 1:
+                    return found[0] if found else None
+            except Exception:  # no alembic_version table, or no database: Alembic's reading tells which
+                self._close()
+        return migrations.current(self.database)
+
+    def close(self) -> None:
+        with self._lock:
+            self._close()
+
+    def _close(self) -> None:
+        raw, self._raw = self._raw, None
+        if raw is not None:
+            with contextlib.suppress(Exception):
+                raw.close()
 
     def _done(self, reading: asyncio.Future[str | None]) -> None:
         if self.reading is reading:
