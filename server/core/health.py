@@ -2,11 +2,8 @@
 for? (for load balancers, systemd and people). The server refuses to start on a database that is not
 at the code's head revision; a database migrated or rolled back under a running server is caught here.
 
-Every answer reads the revision from the database (one small query on a connection kept for it;
-Alembic's own reading, which first inspects the schema, only when that fails, for its precise
-message). On PostgreSQL, requests that arrive while a read is under way share it instead of
-queueing one each behind it, so a crowd of probes costs the database one query at a time; SQLite's
-read is a call inside this process. The healthy answer is serialised once.
+Every answer comes from a read of the revision begun after its request arrived (one small query on
+a connection kept for it; ``Revisions``). The healthy answer is serialised once.
 """
 
 from __future__ import annotations
@@ -43,12 +40,16 @@ REVISION = "SELECT version_num FROM alembic_version"
 class Revisions:
     """The database's revision for /health. Read on a connection of its own, taken out of the pool
     once (no checkout, reset or rollback per probe) and in autocommit (no transaction, so never a
-    stale snapshot); Alembic's own reading only when that fails, for its precise message. On
-    PostgreSQL one read at a time, in a worker thread, shared by the requests waiting on it."""
+    stale snapshot); Alembic's own reading only when that fails, for its precise message.
+
+    Every answer comes from a read that began after its request arrived. On PostgreSQL (a read in a
+    worker thread) one read is under way at a time: the requests that arrive while it is share the
+    one that starts when it ends, so a crowd of probes costs one read per round trip, not one each."""
 
     def __init__(self, database: Database) -> None:
         self.database = database
-        self.reading: asyncio.Future[str | None] | None = None
+        self.reading: asyncio.Future[str | None] | None = None  # the read under way
+        self.waiting: asyncio.Future[str | None] | None = None  # the next read's answer, for later arrivals
         self._lock = threading.Lock()
         self._raw: Any = None  # the pool's connection wrapper, detached from the pool
 
@@ -56,9 +57,23 @@ class Revisions:
         if self.database.in_process:  # one call into this process: nothing to wait for, nothing to share
             return self.read()
         if self.reading is None:
-            self.reading = asyncio.ensure_future(self.database.call(self.read))
-            self.reading.add_done_callback(self._done)
-        return await asyncio.shield(self.reading)
+            return await asyncio.shield(self._start())
+        if self.waiting is None:  # the read under way began before this request: wait for the next
+            self.waiting = asyncio.get_running_loop().create_future()
+        return await asyncio.shield(self.waiting)
+
+    def _start(self) -> asyncio.Future[str | None]:
+        reading = self.reading = asyncio.ensure_future(self.database.call(self.read))
+        reading.add_done_callback(self._done)
+        return reading
+
+    def _done(self, reading: asyncio.Future[str | None]) -> None:
+        self.reading = None
+        if not reading.cancelled():
+            reading.exception()  # retrieved here too, so a failure no one awaited is not logged as lost
+        waiting, self.waiting = self.waiting, None
+        if waiting is not None:
+            self._start().add_done_callback(lambda done: _settle(waiting, done))
 
     def read(self) -> str | None:
         """The revision (None: not migrated); raises when the database does not answer."""
@@ -92,11 +107,16 @@ class Revisions:
             with contextlib.suppress(Exception):
                 raw.close()
 
-    def _done(self, reading: asyncio.Future[str | None]) -> None:
-        if self.reading is reading:
-            self.reading = None
-        if not reading.cancelled():
-            reading.exception()  # retrieved here too, so a failure no one awaited is not logged as lost
+
+def _settle(waiting: asyncio.Future[str | None], done: asyncio.Future[str | None]) -> None:
+    if waiting.done():
+        return
+    if done.cancelled():
+        waiting.cancel()
+    elif done.exception() is not None:
+        waiting.set_exception(done.exception())  # type: ignore[arg-type]
+    else:
+        waiting.set_result(done.result())
 
 
 @router.get("/health", response_model=HealthOut, responses=documented(503))

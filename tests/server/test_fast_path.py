@@ -5,15 +5,20 @@ On SQLite and PostgreSQL (the fixtures run every test on both)."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
+import time
 from collections.abc import Callable
+from typing import Any
 
+import anyio.to_thread
 import httpx
 from fastapi.testclient import TestClient
 from sqlalchemy import select, text
 
 from server.auth.roles import Role
 from server.core.database import Database
+from server.core.health import Revisions
 from server.people.schemas import PersonOut
 from server.people.tables import Person as PersonRow
 from tests.server.conftest import ADMIN_PASSWORD, Kiosk, Person, Served
@@ -144,3 +149,39 @@ def test_deactivation_stops_a_token_at_once_under_concurrent_load(served: Served
             worker.join(timeout=60)
     assert set(early) <= {200, 401} and 200 in early
     assert set(late) == {401}, sorted(set(late))
+
+
+def test_a_health_probe_gets_a_read_begun_after_it_arrived_and_a_crowd_shares_reads() -> None:
+    """/health's revision reads (PostgreSQL's way: in a worker thread, one at a time): 40 probes
+    arriving over 0.3 s while each read takes 50 ms are answered by a few reads, and no probe by a
+    read that began before it arrived (a change made before a probe is always seen by it)."""
+
+    class Remote:  # the database's side Revisions uses; reads go to a worker thread as on PostgreSQL
+        in_process = False
+
+        async def call(self, function: Callable[[], Any]) -> Any:
+            return await anyio.to_thread.run_sync(function)
+
+    began: list[float] = []
+
+    def read() -> str:
+        began.append(time.monotonic())
+        number = len(began)
+        time.sleep(0.05)
+        return str(number)
+
+    revisions = Revisions(Remote())  # type: ignore[arg-type]
+    revisions.read = read  # type: ignore[method-assign]
+
+    async def probe(delay: float) -> tuple[float, int]:
+        await asyncio.sleep(delay)
+        arrived = time.monotonic()
+        return arrived, int(await revisions.current() or 0)
+
+    async def crowd() -> list[tuple[float, int]]:
+        return await asyncio.gather(*(probe(i * 0.0075) for i in range(40)))
+
+    answers = asyncio.run(crowd())
+    for arrived, read_number in answers:
+        assert began[read_number - 1] >= arrived
+    assert len(began) <= 12, len(began)
