@@ -2,9 +2,12 @@
 on a fresh database with 200 people; plus each part of the signed-in path timed on its own.
 
     .venv/bin/python bench/profile_requests.py [--backend sqlite|postgresql] [--requests 2000]
-                                               [--path /api/v1/people?limit=50] [--top 25]
+                                               [--path /api/v1/people?limit=50] [--top 25] [--no-parts]
 
-Prints the parts' costs in microseconds, then cProfile's top functions by cumulative and own time.
+Prints the parts' costs in microseconds, the whole request's, then cProfile's top functions by
+cumulative and own time. FastAPI's worker-thread hops run inline (``--threads`` keeps them, and
+cProfile then sees the event loop's thread only), so the profile shows all the Python work of a
+request but not what the hops cost; a running server's whole picture: ``py-spy record -p PID``.
 Never imported by tests.
 """
 
@@ -74,6 +77,7 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--path", default="/api/v1/people?limit=50")
     parser.add_argument("--top", type=int, default=25)
+    parser.add_argument("--no-parts", action="store_true", help="only the whole request and its profile")
     parser.add_argument("--threads", action="store_true",
                         help="keep FastAPI's worker threads (cProfile then sees only the event loop's thread); by "
                              "default sync work runs inline so the profile shows all of it")
@@ -89,11 +93,8 @@ def main() -> int:
         anyio.to_thread.run_sync = inline  # type: ignore[assignment]
 
     from server.app import create_app
-    from server.auth import service as auth
     from server.core.database import Database
     from server.core.settings import Settings
-    from server.people import service as people
-    from server.people.schemas import PeoplePage
 
     with scratch(args.backend, args.postgres, 200) as url:
         settings = Settings(database_url=url, faces_enabled=False)
@@ -102,29 +103,14 @@ def main() -> int:
 
         token = _token(app)
         keys = app.state.auth_keys
-        print(f"{args.backend}: parts of GET /api/v1/people?limit=50, microseconds per call")
-        with database.session() as session:
-            print(f"  token check (JWT, then person and roles):  "
-                  f"{per_call(lambda: auth.actor_for(session, keys, token)):8.0f}")
-            print(f"  page query (total, 50 people, roles):      "
-                  f"{per_call(lambda: people.search(session, None, None, None, 0, 50), 300):8.0f}")
-            rows, total = people.search(session, None, None, None, 0, 50)
-            plain = {"items": rows, "total": total, "offset": 0, "limit": 50}
-            page = PeoplePage.model_validate(plain)
-            validating = per_call(lambda: PeoplePage.model_validate(plain))
-            print(f"  PeoplePage.model_validate:                 {validating:8.0f}")
-            print(f"  model_dump_json of the page:               {per_call(page.model_dump_json):8.0f}")
-        from server.core import health
-
-        revisions = health.Revisions(database)
-        print(f"  /health's revision read:                   {per_call(revisions.read):8.0f}")
-        revisions.close()
+        if not args.no_parts:
+            parts(database, keys, token)
 
         loop = asyncio.new_event_loop()
         try:
             loop.run_until_complete(_enter(app))
             per = loop.run_until_complete(drive(app, args.path, token, 200))
-            print(f"  whole request in-process, {args.path}: {per:8.0f}")
+            print(f"{args.backend}: whole request in-process, GET {args.path}: {per:8.0f} µs")
             profile = cProfile.Profile()
             profile.enable()
             loop.run_until_complete(drive(app, args.path, token, args.requests))
@@ -137,6 +123,30 @@ def main() -> int:
         stats.sort_stats("tottime").print_stats(args.top)
         database.dispose()
     return 0
+
+
+def parts(database: Any, keys: Any, token: str) -> None:
+    """Each part of the signed-in people page on its own, and /health's read, in microseconds."""
+    from server.auth import service as auth
+    from server.core import health
+    from server.people import service as people
+    from server.people.schemas import PeoplePage
+
+    print("parts of GET /api/v1/people?limit=50, microseconds per call")
+    with database.session() as session:
+        print(f"  token check (JWT, then person and roles):  "
+              f"{per_call(lambda: auth.actor_for(session, keys, token)):8.0f}")
+        print(f"  page query (total, 50 people, roles):      "
+              f"{per_call(lambda: people.search(session, None, None, None, 0, 50), 300):8.0f}")
+        rows, total = people.search(session, None, None, None, 0, 50)
+        plain = {"items": rows, "total": total, "offset": 0, "limit": 50}
+        page = PeoplePage.model_validate(plain)
+        validating = per_call(lambda: PeoplePage.model_validate(plain))
+        print(f"  PeoplePage.model_validate:                 {validating:8.0f}")
+        print(f"  model_dump_json of the page:               {per_call(page.model_dump_json):8.0f}")
+    revisions = health.Revisions(database)
+    print(f"  /health's revision read:                   {per_call(revisions.read):8.0f}")
+    revisions.close()
 
 
 _lifespans: list[Any] = []

@@ -82,8 +82,9 @@ class Revisions:
                 if self._raw is None:
                     raw = self.database.engine.raw_connection()
                     raw.detach()
-                    if self.database.dialect == "postgresql":
-                        raw.driver_connection.autocommit = True  # type: ignore[union-attr]
+                    if self.database.dialect == "postgresql":  # the pool's pre-ping left a transaction open
+                        raw.dbapi_connection.rollback()  # type: ignore[union-attr]
+                        raw.dbapi_connection.autocommit = True  # type: ignore[union-attr]
                     self._raw = raw
                 cursor = self._raw.cursor()
                 try:

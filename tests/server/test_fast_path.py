@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, text
 
 from server.auth.roles import Role
+from server.core import health, migrations
 from server.core.database import Database
 from server.core.health import Revisions
 from server.people.schemas import PersonOut
@@ -185,3 +186,23 @@ def test_a_health_probe_gets_a_read_begun_after_it_arrived_and_a_crowd_shares_re
     for arrived, read_number in answers:
         assert began[read_number - 1] >= arrived
     assert len(began) <= 12, len(began)
+
+
+def test_the_health_read_needs_no_alembic_on_a_healthy_database(database: Database, monkeypatch: Any) -> None:
+    """/health's own query answers (Alembic's slower reading is only the fallback, for its message),
+    again and again on its one connection, and sees a change made meanwhile."""
+    head = migrations.head()
+
+    def no_alembic(_: Database) -> None:
+        raise AssertionError("fell back to Alembic's reading")
+
+    revisions = Revisions(database)
+    try:
+        monkeypatch.setattr(health.migrations, "current", no_alembic)
+        assert [revisions.read() for _ in range(3)] == [head] * 3
+        _sql(database, "UPDATE alembic_version SET version_num = 'abc123'")
+        assert revisions.read() == "abc123"
+        _sql(database, "UPDATE alembic_version SET version_num = :head", head=head)
+        assert revisions.read() == head
+    finally:
+        revisions.close()
