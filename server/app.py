@@ -88,6 +88,7 @@ def assemble(settings: Settings, database: Database, jwt_secret: str, qr_key: st
         async with sending(database, notifications) as sender:  # the outbox's sender, in every process
             app.state.sender = sender
             yield
+        app.state.revisions.close()
         database.dispose()
 
     app = LabGate(title="LabGate server", version=VERSION, description=DESCRIPTION, lifespan=lifespan,
@@ -98,6 +99,7 @@ def assemble(settings: Settings, database: Database, jwt_secret: str, qr_key: st
     app.state.settings = settings
     app.state.database = database
     app.state.schema_head = migrations.head()
+    app.state.revisions = health.Revisions(database)
     app.state.auth_keys = Keys(settings, Passwords(settings), jwt_secret.encode())
     app.state.qr_signer = QrSigner(qr_key)
     app.state.faces = FaceProvider(settings)
@@ -106,10 +108,10 @@ def assemble(settings: Settings, database: Database, jwt_secret: str, qr_key: st
     app.state.metrics_registry = metrics.registry([ATTEMPTS], [OutboxCollector(database)])
 
     problems.install(app)
+    app.include_router(health.router)  # first: routes are tried in order, and load balancers ask often
     for router in (auth_router, people_router, feed_router, faces_router, qr_router, devices_router, protocol_router,
                    presence_router, audit_router, notifications_router):
         app.include_router(router, prefix=API)
-    app.include_router(health.router)
     docs.install(app)
     app.include_router(metrics.router)
 
