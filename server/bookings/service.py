@@ -10,7 +10,8 @@ fails half way for a lock it could not upgrade.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from typing import Any
@@ -41,11 +42,18 @@ STAFF = {Role.ADMIN, Role.HEAD, Role.LECTURER, Role.TECHNICIAN}
 DECIDERS = {Role.ADMIN, Role.HEAD}
 FEED_WINDOW = timedelta(days=2)
 REMIND_BEFORE = timedelta(minutes=30)
+LOCK_SPACE = 0x4C47424B  # "LGBK": the advisory locks of booking writers, one per room
 
 
-def writer(session: Session) -> None:
-    """Take SQLite's write lock now (BEGIN IMMEDIATE); PostgreSQL needs nothing here."""
+def writer(session: Session, room_id: str | None = None) -> None:
+    """Become the room's one writer until the commit: SQLite's write lock now (BEGIN IMMEDIATE), or on
+    PostgreSQL a transaction-scoped advisory lock per room. The exclusion constraints are the rule
+    either way; the lock makes our clash list exact and keeps two inserts that clash across two of
+    the constraints (a whole room and a seat) from deadlocking each other."""
     if session.get_bind().dialect.name != "sqlite":
+        if room_id is not None:
+            session.execute(text("SELECT pg_advisory_xact_lock(:space, hashtext(:room))"),
+                            {"space": LOCK_SPACE, "room": room_id})
         return
     raw = session.connection().connection.dbapi_connection
     if raw is not None and not raw.in_transaction:
@@ -191,7 +199,7 @@ def book(session: Session, settings: Settings, actor: Actor, body: BookingIn, no
     if status == "pending" and actor.role in DECIDERS:
         status = "confirmed"
         checked.waive("approval")
-    writer(session)
+    writer(session, found.id)
     buffer = timedelta(minutes=found.buffer_minutes)
     blocked_by: list[tuple[datetime, list[Clash]]] = []
     for s, e in spans:
@@ -228,23 +236,26 @@ def book(session: Session, settings: Settings, actor: Actor, body: BookingIn, no
     if not made:
         session.rollback()
         raise clash_error([c for _, hits in blocked_by for c in hits], actor, "every date of the series clashes")
-    session.add_all(made)
-    session.flush()
-    session.add_all([Participant(booking_id=b.id, person_id=p) for b in made for p in participants
-                     if p != holder_id])
-    for booking in made:
-        changed(session, booking, now, found)
-        if booking.status == "confirmed":
-            _remind(session, booking, found, now)
-    if status == "pending":
-        _tell_deciders(session, made, found)
-    _commit(session, actor, found.id, seat.id if seat else None, made)
+    with _guard(session, actor, found.id, seat.id if seat else None, made):
+        session.add_all(made)
+        session.flush()
+        session.add_all([Participant(booking_id=b.id, person_id=p) for b in made for p in participants
+                         if p != holder_id])
+        for booking in made:
+            changed(session, booking, now, found)
+            if booking.status == "confirmed":
+                _remind(session, booking, found, now)
+        if status == "pending":
+            _tell_deciders(session, made, found)
     return Booked(series.id if series else None, made, blocked_by if body.rrule else [], checked.waived)
 
 
-def _commit(session: Session, actor: Actor, room_id: str, seat_id: str | None, changed: list[Booking]) -> None:
-    """Commit; the database's refusal of an overlap (a racing writer won) becomes the 409 with its clashes."""
+@contextmanager
+def _guard(session: Session, actor: Actor, room_id: str, seat_id: str | None, changed: list[Booking]) -> Iterator[None]:
+    """Write and commit; the database's refusal of an overlap (a racing writer won between our question
+    and the write) becomes the same 409 with its clashes."""
     try:
+        yield
         session.commit()
     except IntegrityError as exc:
         session.rollback()
@@ -256,6 +267,10 @@ def _commit(session: Session, actor: Actor, room_id: str, seat_id: str | None, c
         if not every:  # the winner was cancelled already: say so rather than pretend
             raise Conflict("another booking took this time at the same moment; try again") from exc
         raise clash_error(every, actor) from exc
+
+
+def _local(moment: datetime, tz: ZoneInfo) -> datetime:
+    return moment.astimezone(tz).replace(tzinfo=None)
 
 
 def _aware(moment: datetime, tz: ZoneInfo) -> datetime:
@@ -388,8 +403,9 @@ def _may_change(actor: Actor, booking: Booking) -> None:
 def cancel(session: Session, settings: Settings, actor: Actor, booking_id: str, scope: Scope, reason: str,
            now: datetime | None = None) -> list[Booking]:
     now = now or utcnow()
-    writer(session)
     booking = get(session, booking_id)
+    writer(session, booking.room_id)
+    session.refresh(booking)
     _may_change(actor, booking)
     targets = [b for b in scoped(session, booking, scope) if b.status in ("pending", "confirmed")]
     if not targets:
@@ -415,8 +431,9 @@ def cancel(session: Session, settings: Settings, actor: Actor, booking_id: str, 
 def edit(session: Session, settings: Settings, actor: Actor, booking_id: str, scope: Scope, body: BookingPatch,
          now: datetime | None = None) -> list[Booking]:
     now = now or utcnow()
-    writer(session)
     booking = get(session, booking_id)
+    writer(session, booking.room_id)
+    session.refresh(booking)
     _may_change(actor, booking)
     if booking.status not in ("pending", "confirmed"):
         raise Conflict(f"booking {booking_id} is {booking.status}; only pending or confirmed bookings change")
@@ -424,36 +441,37 @@ def edit(session: Session, settings: Settings, actor: Actor, booking_id: str, sc
     targets = [b for b in scoped(session, booking, scope) if b.status in ("pending", "confirmed")]
     tz = settings.zone
     if body.starts_at and body.ends_at:
-        new_start, new_end = _aware(body.starts_at, tz), _aware(body.ends_at, tz)
-        shift = new_start.astimezone(tz).replace(tzinfo=None) - booking.starts_at.astimezone(tz).replace(tzinfo=None)
-        length = new_end - new_start
-        checked = rules.Checked()
-        roles = _roles(session, booking.holder_id)
+        with session.no_autoflush:  # checked before anything is written
+            new_start, new_end = _aware(body.starts_at, tz), _aware(body.ends_at, tz)
+            shift = _local(new_start, tz) - _local(booking.starts_at, tz)
+            length = new_end - new_start
+            checked = rules.Checked()
+            roles = _roles(session, booking.holder_id)
+            for b in targets:
+                local = b.starts_at.astimezone(tz).replace(tzinfo=None) + shift
+                b.starts_at = local.replace(tzinfo=tz)
+                b.ends_at = _wall_end(b.starts_at, length, tz)
+                b.blocked_until = b.ends_at + timedelta(minutes=found.buffer_minutes)
+                rules.check(session, settings, found, actor, roles, b.starts_at, b.ends_at, now, checked)
+            hits = [c for b in targets for c in rules.blackout_clashes(session, found.id, b.starts_at, b.ends_at)]
+            ids = [b.id for b in targets]
+            hits += [c for b in targets if b.status != "pending"
+                     for c in clashes(session, found.id, b.seat_id, b.starts_at, b.blocked_until, ids)]
+            if hits:
+                session.rollback()
+                raise clash_error(hits, actor)
+    people = _people(session, body.participants) if body.participants is not None else None
+    with _guard(session, actor, found.id, booking.seat_id, targets):
         for b in targets:
-            local = b.starts_at.astimezone(tz).replace(tzinfo=None) + shift
-            b.starts_at = local.replace(tzinfo=tz)
-            b.ends_at = _wall_end(b.starts_at, length, tz)
-            b.blocked_until = b.ends_at + timedelta(minutes=found.buffer_minutes)
-            rules.check(session, settings, found, actor, roles, b.starts_at, b.ends_at, now, checked)
-        hits = [c for b in targets for c in rules.blackout_clashes(session, found.id, b.starts_at, b.ends_at)]
-        ids = [b.id for b in targets]
-        hits += [c for b in targets if b.status != "pending"
-                 for c in clashes(session, found.id, b.seat_id, b.starts_at, b.blocked_until, ids)]
-        if hits:
-            session.rollback()
-            raise clash_error(hits, actor)
-    for b in targets:
-        if body.title:
-            b.title = body.title
-        b.updated_at = now
-        changed(session, b, now, found)
-    if body.participants is not None:
-        people = _people(session, body.participants)
-        ids = [b.id for b in targets]
-        session.execute(delete(Participant).where(Participant.booking_id.in_(ids)))
-        session.add_all([Participant(booking_id=b.id, person_id=p) for b in targets for p in people
-                         if p != b.holder_id])
-    _commit(session, actor, found.id, booking.seat_id, targets)
+            if body.title:
+                b.title = body.title
+            b.updated_at = now
+            changed(session, b, now, found)
+        if people is not None:
+            ids = [b.id for b in targets]
+            session.execute(delete(Participant).where(Participant.booking_id.in_(ids)))
+            session.add_all([Participant(booking_id=b.id, person_id=p) for b in targets for p in people
+                             if p != b.holder_id])
     return targets
 
 
@@ -461,8 +479,9 @@ def decide(session: Session, actor: Actor, booking_id: str, approve: bool, reaso
            now: datetime | None = None) -> tuple[list[Booking], list[Booking]]:
     """Approve (confirm, and reject the pending ones each overlaps, in this transaction) or reject."""
     now = now or utcnow()
-    writer(session)
     booking = get(session, booking_id)
+    writer(session, booking.room_id)
+    session.refresh(booking)
     targets = [b for b in scoped(session, booking, scope) if b.status == "pending"]
     if not targets:
         raise Conflict(f"booking {booking_id} is {booking.status}, not pending")
@@ -474,6 +493,15 @@ def decide(session: Session, actor: Actor, booking_id: str, approve: bool, reaso
         if hits:
             session.rollback()
             raise clash_error(hits, actor, "a confirmed booking holds this time")
+    with _guard(session, actor, found.id, booking.seat_id, targets):
+        _decided(session, actor, found, targets, approve, reason, now, rejected)
+    return targets, rejected
+
+
+def _decided(session: Session, actor: Actor, found: Room, targets: list[Booking], approve: bool, reason: str,
+             now: datetime, rejected: list[Booking]) -> None:
+    ids = [b.id for b in targets]
+    if approve:
         for b in targets:
             b.status, b.decided_by, b.updated_at = "confirmed", actor.person_id, now
             changed(session, b, now, found)
@@ -502,8 +530,6 @@ def decide(session: Session, actor: Actor, booking_id: str, approve: bool, reaso
             b.note = _joined(b.note, f"rejected: {reason}" if reason else "rejected")
             changed(session, b, now, found)
         tell(session, targets, found, "booking_rejected", {"reason": reason or "-"})
-    _commit(session, actor, found.id, booking.seat_id, targets)
-    return targets, rejected
 
 
 # -- effects --------------------------------------------------------------------------------------
@@ -615,4 +641,4 @@ def midnight(day: Any, tz: ZoneInfo) -> datetime:
     return datetime.combine(day, time(0), tzinfo=tz)
 
 
-__all__ = ["text"]
+
