@@ -385,3 +385,19 @@ def test_the_feed_sends_todays_bookings_and_removes_a_cancelled_one(client: Test
         assert checkin.pass_once(session, far - timedelta(days=1)).noted == 1
         assert checkin.pass_once(session, far - timedelta(days=1)).noted == 0
     assert later["bookings"][0]["id"] not in [b["id"] for b in page["bookings"]]
+
+
+def test_a_student_with_k_no_shows_this_term_needs_approval_in_such_a_room(
+        client: TestClient, admin: Person, make_person: Callable[..., Person], database: Database) -> None:
+    room = make_room(client, admin, no_show_limit=1)
+    student = make_person(Role.STUDENT)
+    start = (datetime.now(UTC) + timedelta(minutes=30)).replace(second=0, microsecond=0)
+    first = book(client, student, room, start.isoformat(), (start + timedelta(hours=1)).isoformat())
+    assert first.json()["bookings"][0]["status"] == "confirmed"
+    with database.session() as session:
+        assert checkin.pass_once(session, start + timedelta(minutes=10)).released == 1
+    day = next_weekday(2)
+    second = book(client, student, room, at(day, 9), at(day, 10))
+    assert second.status_code == 201 and second.json()["bookings"][0]["status"] == "pending"
+    lecturer = make_person(Role.LECTURER)
+    assert book(client, lecturer, room, at(day, 11), at(day, 12)).json()["bookings"][0]["status"] == "confirmed"
