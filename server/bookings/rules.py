@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
@@ -14,12 +13,10 @@ from sqlalchemy.orm import Session
 from server.auth.actor import Actor
 from server.auth.roles import Role
 from server.bookings import recurrence
+from server.bookings.clash import Clash
 from server.bookings.tables import HOLDING, Blackout, Booking, Room
 from server.core.errors import Invalid
 from server.core.settings import Settings
-
-if TYPE_CHECKING:
-    from server.bookings.service import Clash
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 TERM_DEFAULT = timedelta(days=120)
@@ -125,8 +122,6 @@ def blackout_spans(blackout: Blackout, start: datetime, end: datetime) -> list[t
 
 
 def blackout_clashes(session: Session, room_id: str, start: datetime, end: datetime) -> list[Clash]:
-    from server.bookings.service import Clash
-
     found: list[Clash] = []
     query = select(Blackout).where(or_(Blackout.room_id.is_(None), Blackout.room_id == room_id),
                                    Blackout.starts_at < end, or_(Blackout.rrule.is_not(None), Blackout.ends_at > start))

@@ -17,13 +17,14 @@ from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, delete, func, or_, select, text
+from sqlalchemy import and_, case, delete, func, or_, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from server.auth.actor import Actor
 from server.auth.roles import Role
 from server.bookings import recurrence, rules
+from server.bookings.clash import STAFF, Clash
 from server.bookings.schemas import BookingIn, BookingPatch, RoomIn, RoomPatch, Scope, SeatIn
 from server.bookings.tables import HOLDING, Booking, Participant, Room, Seat, Series
 from server.core.clock import iso, utcnow
@@ -33,12 +34,11 @@ from server.core.settings import Settings
 from server.devices.tables import Device
 from server.feed.journal import note
 from server.notifications.kinds import Topic
-from server.notifications.outbox import notify, withdraw
+from server.notifications.outbox import Audience, notify, withdraw
 from server.people.tables import Person
 
 log = logging.getLogger("labgate.bookings")
 
-STAFF = {Role.ADMIN, Role.HEAD, Role.LECTURER, Role.TECHNICIAN}
 DECIDERS = {Role.ADMIN, Role.HEAD}
 FEED_WINDOW = timedelta(days=2)
 REMIND_BEFORE = timedelta(minutes=30)
@@ -115,23 +115,6 @@ def kiosks(session: Session, code: str) -> list[str]:
 
 
 # -- clashes -------------------------------------------------------------------------------------------
-@dataclass
-class Clash:
-    starts_at: datetime
-    ends_at: datetime
-    kind: str  # booking | blackout
-    booking_id: str | None = None
-    holder_id: str | None = None
-    holder: str | None = None
-    title: str | None = None
-
-    def shown(self, actor: Actor) -> dict[str, Any]:
-        visible = actor.role in STAFF or actor.person_id == self.holder_id
-        return {"starts_at": iso(self.starts_at), "ends_at": iso(self.ends_at), "kind": self.kind,
-                "booking_id": self.booking_id, "holder": self.holder if visible else None,
-                "title": self.title if visible or self.kind == "blackout" else None}
-
-
 def clashes(session: Session, room_id: str, seat_id: str | None, start: datetime, blocked: datetime,
             exclude: Sequence[str] = ()) -> list[Clash]:
     """Bookings holding a slot that overlap [start, blocked) as the database's rule sees them."""
@@ -567,8 +550,6 @@ def tell(session: Session, bookings: list[Booking], found: Room, template: str, 
 
 
 def _tell_deciders(session: Session, bookings: list[Booking], found: Room) -> None:
-    from server.notifications.outbox import Audience
-
     first = bookings[0]
     notify(session, topic=Topic.BOOKINGS, template="booking_pending",
            context={**_context(first, found), "count": len(bookings)},
@@ -589,19 +570,13 @@ def _joined(note_text: str, more: str) -> str:
 
 def no_shows(session: Session, since: datetime) -> list[tuple[str, str, int, int]]:
     """(number, name, released no-shows, bookings) per holder since ``since``, most no-shows first."""
-    released = func.sum(func.cast(Booking.status == "released", type_=_int()))
+    released = func.sum(case((Booking.status == "released", 1), else_=0))
     rows = session.execute(
         select(Person.number, Person.name, released, func.count(Booking.id))
         .join(Person, Person.id == Booking.holder_id)
         .where(Booking.starts_at >= since, Booking.status.in_(("released", "checked_in", "completed")))
         .group_by(Person.number, Person.name).order_by(released.desc(), Person.number))
     return [(n, m, int(r or 0), int(c)) for n, m, r, c in rows]
-
-
-def _int() -> Any:
-    from sqlalchemy import Integer
-
-    return Integer()
 
 
 def week_report(session: Session, room_id: str | None, start: datetime, end: datetime,
