@@ -94,11 +94,11 @@ def availability(_: AnyRole, room_id: RoomId, session: SessionDep, start: From =
             for b in service.busy(session, room_id, first, last)]
 
 
-@router.post("/bookings", response_model=BookedOut, status_code=status.HTTP_201_CREATED,
-             responses={409: {"description": "the time clashes; `clashes` lists every clash"}})
+@router.post("/bookings", response_model=BookedOut, status_code=status.HTTP_201_CREATED)
 def book(actor: Bookers, body: BookingIn, session: SessionDep, settings: SettingsDep) -> BookedOut:
     """Book a room or a seat, once or as a series (``rrule``). In a room that needs approval the booking
-    is pending and holds no slot until the head approves it."""
+    is pending and holds no slot until the head approves it. A clash is a 409 whose ``clashes`` lists
+    every clashing time (the holder only to staff and to the holder)."""
     made = service.book(session, settings, actor, body)
     return BookedOut(series_id=made.series_id, bookings=_shown(session, actor, made.bookings),
                      skipped=[{"starts_at": s, "clashes": [c.shown(actor) for c in hits]}  # type: ignore[misc]
