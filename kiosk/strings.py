@@ -35,6 +35,8 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "recognised.repeat": {"id": "Sudah tercatat pukul {time}", "en": "Already recorded at {time}"},
     "recognised.booking": {"id": "Sekarang di ruangan ini: {title} ({holder}), {start}–{end}",
                            "en": "Now in this room: {title} ({holder}), {start}–{end}"},
+    "recognised.checked_in": {"id": "Check-in berhasil: {title}, {start}–{end}",
+                              "en": "Checked in: {title}, {start}–{end}"},
     "recognised.no_booking": {"id": "Tidak ada jadwal di ruangan ini sekarang",
                               "en": "Nothing is booked in this room now"},
     "method.face": {"id": "wajah", "en": "face"},

@@ -19,6 +19,8 @@ from server.audit.router import router as audit_router
 from server.auth.passwords import Passwords
 from server.auth.router import router as auth_router
 from server.auth.service import Keys
+from server.bookings import checkin
+from server.bookings.router import router as bookings_router
 from server.core import docs, health, metrics, migrations, openapi, problems
 from server.core.bodyguard import BodyGuard
 from server.core.database import Database
@@ -44,7 +46,7 @@ API = "/api/v1"
 UPLOAD_PATHS = ("/photos", "/faces:identify", "/people:import")
 
 DESCRIPTION = """LabGate's central server: people and roles, kiosk provisioning, the kiosk protocol
-(event push, changes feed), attendance, the face API, the audit log, and notifications (announcements,
+(event push, changes feed), attendance, room bookings, the face API, the audit log, and notifications (announcements,
 email, push and WhatsApp through an outbox).
 
 Sign in with `POST /api/v1/auth/login`, then send `Authorization: Bearer <access_token>`. Kiosks
@@ -85,7 +87,8 @@ def assemble(settings: Settings, database: Database, jwt_secret: str, qr_key: st
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        async with sending(database, notifications) as sender:  # the outbox's sender, in every process
+        async with (sending(database, notifications) as sender,  # the outbox's sender, in every process
+                    checkin.running(database, settings.booking_job_seconds)):  # no-shows released, kiosks told
             app.state.sender = sender
             yield
         app.state.revisions.close()
@@ -94,7 +97,8 @@ def assemble(settings: Settings, database: Database, jwt_secret: str, qr_key: st
     app = LabGate(title="LabGate server", version=VERSION, description=DESCRIPTION, lifespan=lifespan,
                   docs_url=None, redoc_url=None, swagger_ui_oauth2_redirect_url=None,
                   openapi_tags=[{"name": n} for n in ("auth", "people", "faces", "devices", "kiosk protocol",
-                                                      "attendance", "qr", "audit", "notifications",
+                                                      "attendance", "bookings", "qr", "audit",
+                                                      "notifications",
                                                       "health")])
     app.state.settings = settings
     app.state.database = database
@@ -110,7 +114,7 @@ def assemble(settings: Settings, database: Database, jwt_secret: str, qr_key: st
     problems.install(app)
     app.include_router(health.router)  # first: routes are tried in order, and load balancers ask often
     for router in (auth_router, people_router, feed_router, faces_router, qr_router, devices_router, protocol_router,
-                   presence_router, audit_router, notifications_router):
+                   presence_router, audit_router, notifications_router, bookings_router):
         app.include_router(router, prefix=API)
     docs.install(app)
     app.include_router(metrics.router)

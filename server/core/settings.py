@@ -5,6 +5,7 @@ A wrong value stops the start with a message naming the variable and what it acc
 
 from __future__ import annotations
 
+from datetime import date
 from functools import cached_property
 from ipaddress import ip_network
 from pathlib import Path
@@ -75,6 +76,16 @@ class Settings(BaseSettings):
 
     timezone: str = Field(default="Asia/Jakarta",
                           description="the lab's time zone: attendance days begin at its midnight")
+    booking_student_hours_per_week: float = Field(default=12.0, ge=0, le=168, description=(
+        "a student's booked hours per week (Monday to Sunday, the lab's time zone); admins and staff are exempt"))
+    booking_min_notice_minutes: int = Field(default=0, ge=0, le=10_080,
+                                            description="how long before its start a booking must be made")
+    booking_cancel_until_minutes: int = Field(default=15, ge=0, le=1440,
+                                              description="a holder may cancel until this long after the start")
+    booking_term_start: date | None = Field(default=None, description=(
+        "the current term's first day: no-shows are counted from it (unset: the last 120 days)"))
+    booking_job_seconds: float = Field(default=60.0, ge=0, le=3600, description=(
+        "how often the server releases no-shows and sends bookings coming into the kiosks' window; 0: never"))
     trusted_proxies: str = Field(default="", description=(
         "comma-separated addresses or networks (CIDR) of reverse proxies whose X-Forwarded-For and "
         "X-Forwarded-Proto are believed; empty: none, the connecting address is the client"))

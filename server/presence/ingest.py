@@ -24,6 +24,7 @@ from sqlalchemy import Table, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from server.bookings import checkin
 from server.core.clock import iso, utcnow
 from server.core.errors import Invalid
 from server.devices.tables import Device
@@ -93,6 +94,7 @@ def _store(session: Session, device: Device, key: str, request_hash: str, raw: l
                             f"other content{f' ({elsewhere})' if elsewhere else ''}; the stored one is kept"})
     if rows:
         session.connection().execute(insert(EVENTS), rows)  # Core's executemany: no ORM bulk machinery per row
+        checkin.by_presence(session, device.room, rows)  # the door saw a booking's holder: checked in
     if conflicts:
         session.execute(insert(EventConflict), conflicts)
         log.warning("event=ingest_conflict device=%s count=%d ids=%s", device.id, len(conflicts),

@@ -20,6 +20,7 @@ A, H, T, L, S, ST = Role.ADMIN, Role.HEAD, Role.TECHNICIAN, Role.LECTURER, Role.
 EVERYONE = {A, H, T, L, S, ST}
 PUBLIC: set[Role] = set()
 DEVICE = "device"
+BOOKERS = {A, H, L, S, ST}  # a technician looks after kiosks, not the timetable
 SIGNED = "signed"  # no login: a credential of its own (WhatsApp's webhook: Meta's signature, the verify token)
 
 EXPECTED: dict[tuple[str, str], set[Role] | str] = {
@@ -85,6 +86,29 @@ EXPECTED: dict[tuple[str, str], set[Role] | str] = {
     ("GET", "/api/v1/notifications/whatsapp/webhook"): SIGNED,
     ("POST", "/api/v1/notifications/whatsapp/webhook"): SIGNED,
     ("GET", "/metrics"): PUBLIC,
+    ("POST", "/api/v1/rooms"): {A, H},
+    ("GET", "/api/v1/rooms"): EVERYONE,
+    ("GET", "/api/v1/rooms/{room_id}"): EVERYONE,
+    ("PATCH", "/api/v1/rooms/{room_id}"): {A, H},
+    ("POST", "/api/v1/rooms/{room_id}/seats"): {A, H},
+    ("GET", "/api/v1/rooms/{room_id}/availability"): EVERYONE,
+    ("POST", "/api/v1/bookings"): BOOKERS,
+    ("GET", "/api/v1/bookings"): EVERYONE,
+    ("GET", "/api/v1/bookings/no-shows"): {A, H},
+    ("GET", "/api/v1/bookings/report.csv"): {A, H},
+    ("GET", "/api/v1/bookings/{booking_id}"): EVERYONE,
+    ("PATCH", "/api/v1/bookings/{booking_id}"): BOOKERS,
+    ("POST", "/api/v1/bookings/{booking_id}:cancel"): BOOKERS,
+    ("POST", "/api/v1/bookings/{booking_id}:approve"): {A, H},
+    ("POST", "/api/v1/bookings/{booking_id}:reject"): {A, H},
+    ("POST", "/api/v1/bookings/{booking_id}:check-in"): EVERYONE,
+    ("POST", "/api/v1/bookings:release-due"): {A, H},
+    ("POST", "/api/v1/blackouts"): {A, H},
+    ("GET", "/api/v1/blackouts"): EVERYONE,
+    ("DELETE", "/api/v1/blackouts/{blackout_id}"): {A, H},
+    ("POST", "/api/v1/calendars"): EVERYONE,
+    ("DELETE", "/api/v1/calendars/{calendar_id}"): EVERYONE,
+    ("GET", "/api/v1/calendars/{token}.ics"): PUBLIC,  # the secret URL is the credential
 }
 
 # Run destructive operations last, so the others see their targets intact.
@@ -116,7 +140,9 @@ def test_each_role_gets_exactly_its_endpoints(client: TestClient, make_person: C
     command = client.post(f"/api/v1/devices/{kiosk.id}/commands", json={"kind": "resync"},
                           headers=people[A].headers).json()["id"]
     ids = {"person_id": target.id, "device_id": kiosk.id, "template_id": "no-such-template", "command_id": command,
-           "token": "no-such-token", "message_id": "no-such-message", "announcement_id": "no-such-announcement"}
+           "token": "no-such-token", "message_id": "no-such-message", "announcement_id": "no-such-announcement",
+           "room_id": "no-such-room", "booking_id": "no-such-booking", "blackout_id": "no-such-blackout",
+           "calendar_id": "no-such-calendar"}
     outcome: dict[tuple[str, str], dict[str, int]] = {}
     for method, path in sorted(EXPECTED, key=_order):
         url = path.format(**ids)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import schemathesis
@@ -46,6 +47,11 @@ class World:
     announcement_id: str
     message_id: str
     push_token: str
+    room_id: str = ""
+    booking_id: str = ""
+    blackout_id: str = ""
+    calendar_id: str = ""
+    calendar_token: str = ""
 
 
 @pytest.fixture
@@ -61,7 +67,20 @@ def world(client: TestClient, admin: Person, kiosk: Kiosk, make_person: Callable
     token = client.post("/api/v1/me/push-tokens", json={"token": "fcm-token-of-the-admins-phone"},
                         headers=admin.headers).json()
     assert token["token_end"] == "-phone"
-    return World(admin, kiosk, person, command.json()["id"], announced["id"], message, "fcm-token-of-the-admins-phone")
+    world = World(admin, kiosk, person, command.json()["id"], announced["id"], message, "fcm-token-of-the-admins-phone")
+    room = client.post("/api/v1/rooms", json={"code": "LAB-1", "name": "Lab 1"}, headers=admin.headers).json()
+    start = datetime.now(UTC).replace(microsecond=0) + timedelta(days=3)
+    booked = client.post("/api/v1/bookings", headers=admin.headers, json={
+        "room_id": room["id"], "title": "Praktikum", "starts_at": start.isoformat(),
+        "ends_at": (start + timedelta(hours=2)).isoformat()}).json()
+    blackout = client.post("/api/v1/blackouts", headers=admin.headers, json={
+        "title": "Libur", "starts_at": (start + timedelta(days=30)).isoformat(),
+        "ends_at": (start + timedelta(days=31)).isoformat()}).json()
+    calendar = client.post("/api/v1/calendars", json={"room_id": room["id"]}, headers=admin.headers).json()
+    world.room_id, world.booking_id = room["id"], booked["bookings"][0]["id"]
+    world.blackout_id = blackout["blackout"]["id"]
+    world.calendar_id, world.calendar_token = calendar["id"], calendar["url"].rsplit("/", 1)[1].removesuffix(".ics")
+    return world
 
 
 def _fixed(path: str, method: str, world: World) -> tuple[dict[str, str], dict[str, str]]:
@@ -79,7 +98,10 @@ def _fixed(path: str, method: str, world: World) -> tuple[dict[str, str], dict[s
     if "{message_id}" in path:
         params["message_id"] = world.message_id
     if "{token}" in path:
-        params["token"] = world.push_token
+        params["token"] = world.calendar_token if path.startswith("/api/v1/calendars/") else world.push_token
+    for name in ("room_id", "booking_id", "blackout_id", "calendar_id"):
+        if "{" + name + "}" in path:
+            params[name] = getattr(world, name)
     return params, (world.kiosk.headers if protocol else world.admin.headers)
 
 
