@@ -17,7 +17,7 @@ from server.core.errors import ServiceError, TooManyAttempts, Unauthenticated
 from server.core.problems import status_of
 from server.web import texts
 from server.web.access import COOKIE, LOGIN_COOKIE, Acting, Checked, PageRoute, Signed, set_cookie
-from server.web.rendering import render
+from server.web.rendering import language, render
 
 log = logging.getLogger("labgate.web")
 
@@ -52,7 +52,7 @@ def login(request: Request, session: SessionDep, keys: KeysDep, settings: Settin
           number: Annotated[str, Form(max_length=40)] = "", password: Annotated[str, Form(max_length=1024)] = "",
           csrf: Annotated[str, Form(max_length=200)] = "") -> Response:
     """The API's password check and failed-login limits (``auth.authenticate``), then a cookie session."""
-    t = texts.translator(request.cookies.get("labgate_lang") or texts.DEFAULT)
+    t = texts.translator(language(request))
     expected = request.cookies.get(LOGIN_COOKIE, "")
     if not expected or not secrets.compare_digest(expected.encode(), csrf.encode()):
         return _login_page(request, 403, t("The form's security token is missing or out of date; try again."),
