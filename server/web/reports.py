@@ -32,6 +32,7 @@ router = APIRouter(route_class=PageRoute, include_in_schema=False)
 From = Annotated[LabDay | None, Query(alias="from")]
 To = Annotated[LabDay | None, Query(alias="to")]
 Number = Annotated[str, Query(max_length=40)]
+SHOWN = 500  # rows of an attendance report on the page; the CSV has them all
 
 
 def _person_id(session: SessionDep, number: str) -> str | None:
@@ -48,7 +49,8 @@ def _attendance_page(request: Request, actor: Actor, session: SessionDep, settin
                      problem: str | None = None, notice: str | None = None) -> Response:
     first, last = day_range(settings, start, end)
     days = attendance.days(session, settings.zone, first, last, _person_id(session, number))
-    return render(request, "admin_attendance.html", status=status, actor=actor, days=days, first=first, last=last,
+    return render(request, "admin_attendance.html", status=status, actor=actor, days=days[:SHOWN], total=len(days),
+                  first=first, last=last,
                   number=number, with_person=True, clock=clock(settings.zone), problem=problem, notice=notice,
                   may_export=may(request, actor, "GET /attendance.csv"),
                   may_correct=may(request, actor, "POST /attendance/corrections"))

@@ -13,6 +13,9 @@ DEFAULT = "id"
 
 INDONESIAN: dict[str, str] = {
     "Skip to content": "Langsung ke isi",
+    "Showing the first": "Menampilkan",
+    "of": "pertama dari",
+    "the CSV has them all.": "CSV memuat semuanya.",
     "Main": "Utama",
     "Switch role": "Ganti peran",
     "Sign out": "Keluar",

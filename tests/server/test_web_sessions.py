@@ -1,0 +1,133 @@
+"""The web pages' sessions and guards on both databases: the API's login limits, sessions that end with
+every other login of the person, a new cookie per role, CSRF on every post, every page behind sign-in,
+and the pages' security headers beside the API's."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from server.auth.roles import Role
+from server.web import account, me, reports
+from server.web import admin as admin_pages
+from server.web.policy import roles_of
+from tests.server.conftest import PASSWORD, Person
+
+
+def _form_token(client: TestClient, path: str) -> str:
+    found = re.search(r'name="csrf" value="([^"]+)"', client.get(path).text)
+    assert found, path
+    return found.group(1)
+
+
+def web_login(app: FastAPI, number: str, password: str = PASSWORD) -> TestClient:
+    """A browser of its own (its own cookies), signed in on the pages."""
+    browser = TestClient(app, base_url="http://testserver", follow_redirects=False)
+    token = _form_token(browser, "/login")
+    answer = browser.post("/login", data={"number": number, "password": password, "csrf": token})
+    assert answer.status_code == 303, answer.text
+    return browser
+
+
+def test_the_pages_sign_in_with_the_apis_failed_login_limits(client: TestClient, app: FastAPI,
+                                                             make_person: Callable[..., Person]) -> None:
+    someone = make_person(Role.STUDENT, login=False)
+    browser = TestClient(app, base_url="http://testserver", follow_redirects=False)
+    token = _form_token(browser, "/login")
+    for _ in range(app.state.settings.login_max_failures):
+        wrong = browser.post("/login", data={"number": someone.number, "password": "wrong one!", "csrf": token})
+        assert wrong.status_code == 401 and "labgate_session" not in wrong.cookies
+    delayed = browser.post("/login", data={"number": someone.number, "password": PASSWORD, "csrf": token})
+    assert delayed.status_code == 429 and int(delayed.headers["retry-after"]) >= 1
+    api = client.post("/api/v1/auth/login", json={"number": someone.number, "password": PASSWORD})
+    assert api.status_code == 429, "one count for the pages and the API"
+
+
+def test_a_sign_in_form_without_its_token_is_refused(app: FastAPI, make_person: Callable[..., Person]) -> None:
+    someone = make_person(Role.STUDENT, login=False)
+    browser = TestClient(app, base_url="http://testserver", follow_redirects=False)
+    _form_token(browser, "/login")
+    for token in ("", "forged"):
+        answer = browser.post("/login", data={"number": someone.number, "password": PASSWORD, "csrf": token})
+        assert answer.status_code == 403 and "labgate_session" not in answer.cookies
+
+
+def test_web_sessions_end_with_a_new_password_and_with_deactivation(
+        client: TestClient, app: FastAPI, admin: Person, make_person: Callable[..., Person]) -> None:
+    first, second = make_person(Role.STUDENT, login=False), make_person(Role.STUDENT, login=False)
+    browser = web_login(app, first.number)
+    assert browser.get("/me/attendance").status_code == 200
+    answer = client.put(f"/api/v1/people/{first.id}/password", json={"password": "another long password"},
+                        headers=admin.headers)
+    assert answer.status_code == 204
+    assert browser.get("/me/attendance").headers["location"] == "/login"
+
+    browser = web_login(app, second.number)
+    assert client.patch(f"/api/v1/people/{second.id}", json={"active": False}, headers=admin.headers).status_code == 200
+    assert browser.get("/me/attendance").headers["location"] == "/login"
+
+
+def test_losing_the_chosen_role_ends_the_session(client: TestClient, app: FastAPI, admin: Person,
+                                                 make_person: Callable[..., Person]) -> None:
+    lecturer = make_person(Role.LECTURER, Role.STUDENT, login=False)
+    browser = web_login(app, lecturer.number)
+    assert browser.get("/home").headers["location"] == "/role"
+    token = _form_token(browser, "/role")
+    assert browser.post("/role", data={"role": "lecturer", "csrf": token}).status_code == 303
+    assert browser.get("/admin/people").status_code == 200
+    client.patch(f"/api/v1/people/{lecturer.id}", json={"roles": ["student"]}, headers=admin.headers)
+    assert browser.get("/home").headers["location"] == "/login"
+
+
+def test_choosing_a_role_gives_a_new_cookie_and_only_a_held_role(app: FastAPI,
+                                                                 make_person: Callable[..., Person]) -> None:
+    person = make_person(Role.HEAD, Role.STUDENT, login=False)
+    browser = web_login(app, person.number)
+    before = browser.cookies["labgate_session"]
+    token = _form_token(browser, "/role")
+    refused = browser.post("/role", data={"role": "admin", "csrf": token})
+    assert refused.status_code == 422 and "does not hold the role admin" in refused.text
+    without = browser.post("/role", data={"role": "head"})
+    assert without.status_code == 403
+    chosen = browser.post("/role", data={"role": "head", "csrf": token})
+    assert chosen.status_code == 303
+    after = browser.cookies["labgate_session"]
+    assert after != before
+    stale = TestClient(app, base_url="http://testserver", follow_redirects=False, cookies={"labgate_session": before})
+    assert stale.get("/home").headers["location"] == "/login"
+    assert browser.get("/admin/audit").status_code == 200
+
+
+def test_every_page_wants_a_session_and_htmx_is_told_where_to_go(app: FastAPI) -> None:
+    anonymous = TestClient(app, base_url="http://testserver", follow_redirects=False)
+    pages = [r for module in (account, me, admin_pages, reports) for r in module.router.routes
+             if r.path not in ("/", "/login")]
+    assert len(pages) > 15
+    for route in pages:
+        path = route.path.replace("{person_id}", "x").replace("{device_id}", "x").replace("{message_id}", "x")
+        for method in route.methods - {"HEAD"}:
+            answer = anonymous.request(method, path, data={"csrf": "x"} if method == "POST" else None)
+            assert answer.status_code == 303 and answer.headers["location"] == "/login", (method, path)
+    partial = anonymous.post("/me/qr", headers={"HX-Request": "true"})
+    assert partial.status_code == 204 and partial.headers["hx-redirect"] == "/login"
+
+
+def test_pages_take_their_roles_from_the_api(app: FastAPI) -> None:
+    assert roles_of(app, "GET /audit") == {"admin", "head"}
+    assert roles_of(app, "POST /devices") == {"admin"}
+    assert roles_of(app, "GET /people") == {"admin", "head", "technician", "lecturer"}
+
+
+@pytest.mark.parametrize("path", ["/login", "/static/style.css"])
+def test_pages_get_their_policy_and_the_api_keeps_its_own(client: TestClient, path: str) -> None:
+    api = client.get("/api/v1/me")
+    assert api.headers["content-security-policy"] == "default-src 'none'; frame-ancestors 'none'"
+    page = client.get(path)
+    policy = page.headers["content-security-policy"]
+    assert "img-src 'self' data:" in policy and "script-src 'self'" in policy and "frame-ancestors 'none'" in policy
+    assert "unsafe-inline" not in policy and "unsafe-eval" not in policy
+    assert page.headers["cache-control"] == ("no-cache" if path.startswith("/static") else "no-store")
