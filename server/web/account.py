@@ -72,6 +72,7 @@ def login(request: Request, session: SessionDep, keys: KeysDep, settings: Settin
     except ServiceError as exc:  # every hashing turn busy
         return _login_page(request, status_of(exc), exc.detail, number)
     opened = sessions.open_session(session, person, client, settings.web_session_hours)
+    sessions.prune(session)
     session.commit()
     log.info("event=web_login number=%s roles=%s", person.number, ",".join(person.role_names))
     response = RedirectResponse("/home" if len(person.role_names) == 1 else "/role", status_code=303)

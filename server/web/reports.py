@@ -3,6 +3,7 @@ the audit log. Each calls the service its API operation calls, for the same role
 
 from __future__ import annotations
 
+import uuid
 from datetime import date
 from typing import Annotated
 
@@ -96,6 +97,7 @@ def _announcements_page(request: Request, actor: Actor, session: SessionDep, set
                         status: int = 200, problem: str | None = None, notice: str | None = None) -> Response:
     rows, _total = announcements.visible(session, actor, True, 0, 50)
     return render(request, "admin_announcements.html", status=status, actor=actor, items=rows,
+                  idempotency=uuid.uuid4().hex,  # a form sent twice (a double click, a retry) posts once
                   all_roles=[r.value for r in Role], clock=clock(settings.zone), problem=problem, notice=notice)
 
 

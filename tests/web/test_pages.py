@@ -90,6 +90,38 @@ def test_an_admin_registers_a_kiosk_and_its_qr_code_provisions_it(page: Any, sit
     assert again.status_code == 401
 
 
+def test_staff_import_people_record_consent_and_announce(page: Any, site: Site, tmp_path: Path) -> None:
+    good, bad = tmp_path / "people.csv", tmp_path / "bad.csv"
+    good.write_text("number,name,kind,roles\n2301000001,Ayu Lestari,student,student\n"
+                    "2301000002,Rizky Pratama,student,student;assistant\n")
+    bad.write_text("number,name\n2301000003,\n")
+    sign_in(page, site.admin.number)
+    page.goto("/admin/people")
+    page.get_by_label("CSV file").set_input_files(str(bad))
+    page.get_by_role("button", name="Import", exact=True).click()
+    assert "line 2" in page.get_by_role("alert").inner_text()
+    page.get_by_label("CSV file").set_input_files(str(good))
+    page.get_by_role("button", name="Import", exact=True).click()
+    assert "2 new" in page.get_by_role("status").inner_text()
+    page.get_by_label("Name or number").fill("Rizky")
+    page.get_by_role("button", name="Search").click()
+    page.get_by_role("link", name="2301000002").click()
+    page.get_by_label("Note (how it was given)").fill("paper form signed")
+    page.get_by_role("button", name="Record consent").click()
+    assert "paper form signed" in page.get_by_role("region", name="Consent").inner_text()
+
+    page.goto("/admin/announcements")
+    page.get_by_label("Title").fill("Praktikum pindah ke LAB-2")
+    page.get_by_label("Text").fill("Minggu ini praktikum di LAB-2.")
+    page.get_by_label("student", exact=True).check()
+    page.get_by_role("button", name="Announce").click()
+    assert "Praktikum pindah ke LAB-2" in page.locator("main").inner_text()
+    page.get_by_role("button", name="Sign out").click()
+    sign_in(page, site.student.number)
+    page.goto("/announcements")
+    assert "Praktikum pindah ke LAB-2" in page.locator("main").inner_text()
+
+
 def test_a_student_shows_a_qr_code_for_the_door_drawn_by_htmx(page: Any, site: Site) -> None:
     sign_in(page, site.student.number)
     page.goto("/me/qr")
