@@ -86,14 +86,19 @@ def current(session: Session, token: str | None) -> Current | None:
 
 def choose_role(session: Session, found: Current, role: str) -> Opened:
     """Act in ``role`` (one the person holds) from now on: the session gets a new token (the old
-    cookie stops working) and a new CSRF secret. Committed."""
+    cookie stops working) and a new CSRF secret. Of two switches with the same token at once, one
+    replaces it (the row's token is the condition of the UPDATE) and the other is refused. Committed."""
     held = found.person.role_names
     if role not in held:
         raise Invalid(f"{found.person.number} does not hold the role {role}; choose one of {', '.join(held)}",
                       [(["form", "role"], f"not held; one of {held}")])
     token, csrf = PREFIX + secrets.token_urlsafe(32), secrets.token_urlsafe(32)
-    session.execute(update(WebSession).where(WebSession.token_hash == found.token_hash)
-                    .values(token_hash=digest(token), role=role, csrf=csrf, seen_at=utcnow()))
+    result = session.execute(update(WebSession).where(WebSession.token_hash == found.token_hash,
+                                                      WebSession.ended_at.is_(None))
+                             .values(token_hash=digest(token), role=role, csrf=csrf, seen_at=utcnow()))
+    if result.rowcount != 1:  # type: ignore[attr-defined]  # another request replaced this token first
+        session.rollback()
+        raise Unauthenticated("this session was changed by another request meanwhile; sign in again")
     session.commit()
     return Opened(token, csrf)
 

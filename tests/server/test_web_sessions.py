@@ -131,3 +131,33 @@ def test_pages_get_their_policy_and_the_api_keeps_its_own(client: TestClient, pa
     assert "img-src 'self' data:" in policy and "script-src 'self'" in policy and "frame-ancestors 'none'" in policy
     assert "unsafe-inline" not in policy and "unsafe-eval" not in policy
     assert page.headers["cache-control"] == ("no-cache" if path.startswith("/static") else "no-store")
+
+
+def test_of_many_role_switches_with_one_cookie_at_once_exactly_one_wins(
+        app: FastAPI, make_person: Callable[..., Person]) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from server.auth import sessions
+    from server.core.errors import Unauthenticated
+
+    person = make_person(Role.HEAD, Role.LECTURER, login=False)
+    browser = web_login(app, person.number)
+    token = browser.cookies["labgate_session"]
+    database = app.state.database
+
+    def switch(role: str) -> str | None:
+        with database.session() as session:
+            found = sessions.current(session, token)
+            if found is None:
+                return None
+            try:
+                return sessions.choose_role(session, found, role).token
+            except Unauthenticated:
+                return None
+
+    with ThreadPoolExecutor(8) as pool:
+        won = [t for t in pool.map(switch, ["head", "lecturer"] * 8) if t]
+    assert len(won) == 1
+    with database.session() as session:
+        assert sessions.current(session, token) is None
+        assert sessions.current(session, won[0]) is not None
