@@ -161,3 +161,43 @@ def test_of_many_role_switches_with_one_cookie_at_once_exactly_one_wins(
     with database.session() as session:
         assert sessions.current(session, token) is None
         assert sessions.current(session, won[0]) is not None
+
+
+def test_a_form_field_with_a_nul_character_is_refused_not_stored(app: FastAPI, admin: Person,
+                                                                  make_person: Callable[..., Person]) -> None:
+    browser = web_login(app, admin.number)
+    token = _form_token(browser, "/admin/announcements")
+    answer = browser.post("/admin/announcements", data={"title": "a\x00b", "body": "text", "everyone": "1",
+                                                        "csrf": token})
+    assert answer.status_code == 422 and "NUL" in answer.text
+    signed_out = TestClient(app, base_url="http://testserver", follow_redirects=False)
+    login_token = _form_token(signed_out, "/login")
+    refused = signed_out.post("/login", data={"number": "19\x00", "password": "x", "csrf": login_token})
+    assert refused.status_code == 422
+    fine = browser.post("/admin/announcements", data={"title": "ok", "body": "text", "everyone": "1", "csrf": token})
+    assert fine.status_code == 200 and "ok" in fine.text
+
+
+ODD = ["", " ", "x" * 3000, "é—💥", "<script>alert(1)</script>", "-1", "2100-13-45", "admin", "1' OR '1'='1",
+       "\ud800".encode("utf-8", "surrogatepass").decode("utf-8", "replace")]
+
+
+def test_no_form_content_makes_a_page_fail(app: FastAPI, admin: Person) -> None:
+    """Every post of every page, with odd values in every field, as an admin with a valid CSRF token:
+    an answer below 500 each time."""
+    browser = web_login(app, admin.number)
+    token = _form_token(browser, "/home")
+    fields = ["number", "name", "kind", "roles", "active", "purpose", "granted", "note", "room", "title", "body",
+              "everyone", "day", "present", "reason", "email", "whatsapp", "language", "pref", "role", "dry_run",
+              "idempotency"]
+    posts = [r for module in (account, me, admin_pages, reports) for r in module.router.routes
+             if "POST" in r.methods and r.path not in ("/login", "/logout")]
+    for route in posts:
+        path = route.path.replace("{person_id}", admin.id).replace("{device_id}", "nope").replace(
+            "{message_id}", "nope")
+        for value in ODD:
+            answer = browser.post(path, data={**dict.fromkeys(fields, value), "csrf": token})
+            assert answer.status_code < 500, (path, value, answer.text[:300])
+            if answer.status_code == 303 and answer.headers["location"] == "/login":
+                browser = web_login(app, admin.number)  # a role change took the session away
+                token = _form_token(browser, "/home")

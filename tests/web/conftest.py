@@ -107,7 +107,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         process = subprocess.Popen([*CLI, "run", "--port", str(port)], env=env, stdout=sink, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 90  # a loaded machine starts slowly
         while time.monotonic() < deadline:
             try:
                 if httpx.get(f"{base}/health", timeout=1).status_code == 200:
