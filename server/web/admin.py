@@ -16,7 +16,7 @@ from server.core.errors import NotFound, ServiceError
 from server.core.problems import status_of
 from server.core.uploads import read_limited
 from server.devices import service as devices
-from server.devices.router import _server_url as server_url
+from server.devices.router import server_url
 from server.devices.schemas import DeviceIn
 from server.faces.router import FacesDep
 from server.people import service as people

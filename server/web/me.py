@@ -15,7 +15,7 @@ from server.notifications import announcements, contacts
 from server.notifications.kinds import Channel, Topic
 from server.notifications.schemas import ContactIn
 from server.presence import attendance
-from server.presence.router import _range as day_range
+from server.presence.router import day_range
 from server.qr import service as qr
 from server.qr.router import SignerDep
 from server.web import qrimage

@@ -22,7 +22,7 @@ from server.notifications.kinds import Status
 from server.notifications.schemas import AnnouncementIn, AudienceIn
 from server.people import service as people
 from server.presence import attendance
-from server.presence.router import _range as day_range
+from server.presence.router import day_range
 from server.presence.schemas import CorrectionIn
 from server.web.access import Checked, PageRoute, allowed, may
 from server.web.rendering import render
@@ -140,8 +140,7 @@ def dead_page(request: Request, session: SessionDep, settings: SettingsDep,
 def resend(request: Request, message_id: Annotated[str, Path(min_length=1, max_length=64)], _: Checked,
            session: SessionDep, settings: SettingsDep,
            actor: Annotated[Actor, allowed("POST /notifications/messages/{message_id}:resend")]) -> Response:
-    audit.record(session, actor, "notification.resend", "notification_message", message_id)
-    claims.resend(session, message_id)
+    claims.resend_by(session, actor, message_id)
     return _dead_page(request, actor, session, settings, notice="Saved.")
 
 

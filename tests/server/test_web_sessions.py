@@ -201,3 +201,33 @@ def test_no_form_content_makes_a_page_fail(app: FastAPI, admin: Person) -> None:
             if answer.status_code == 303 and answer.headers["location"] == "/login":
                 browser = web_login(app, admin.number)  # a role change took the session away
                 token = _form_token(browser, "/home")
+
+
+def test_an_admin_sends_a_dead_message_again_from_the_page(client: TestClient, app: FastAPI, admin: Person,
+                                                           make_person: Callable[..., Person]) -> None:
+    from sqlalchemy import select, update
+
+    from server.notifications import contacts
+    from server.notifications.outbox import notify
+    from server.notifications.tables import Message
+
+    someone = make_person(Role.STUDENT, login=False)
+    with app.state.database.session() as session:
+        contacts.set_contact(session, someone.id, {"email": "someone@example.org"})
+        notify(session, topic="announcements", template="announcement", dedupe_key="dead-one",
+               context={"title": "Gone", "body": "Never arrived", "author": "Lab"}, people=[someone.id])
+        session.execute(update(Message).values(status="dead", last_error="smtp 550 mailbox unavailable"))
+        session.commit()
+        message_id = session.scalars(select(Message.id)).first()
+    browser = web_login(app, admin.number)
+    page = browser.get("/admin/notifications")
+    assert "smtp 550 mailbox unavailable" in page.text
+    token = _form_token(browser, "/admin/notifications")
+    again = browser.post(f"/admin/notifications/{message_id}/resend", data={"csrf": token})
+    assert again.status_code == 200 and "smtp 550" not in again.text
+    with app.state.database.session() as session:
+        assert session.get(Message, message_id).status == "queued"  # type: ignore[union-attr]
+    log = client.get("/api/v1/audit", params={"action": "notification.resend"}, headers=admin.headers).json()
+    assert [e["target_id"] for e in log] == [message_id] and log[0]["actor_role"] == "admin"
+    twice = browser.post(f"/admin/notifications/{message_id}/resend", data={"csrf": token})
+    assert twice.status_code == 409
