@@ -231,3 +231,12 @@ def test_an_admin_sends_a_dead_message_again_from_the_page(client: TestClient, a
     assert [e["target_id"] for e in log] == [message_id] and log[0]["actor_role"] == "admin"
     twice = browser.post(f"/admin/notifications/{message_id}/resend", data={"csrf": token})
     assert twice.status_code == 409
+
+
+def test_over_https_the_session_cookie_is_secure(app: FastAPI, make_person: Callable[..., Person]) -> None:
+    someone = make_person(Role.STUDENT, login=False)
+    browser = TestClient(app, base_url="https://testserver", follow_redirects=False)
+    token = _form_token(browser, "/login")
+    answer = browser.post("/login", data={"number": someone.number, "password": PASSWORD, "csrf": token})
+    cookie = next(c for c in answer.headers.get_list("set-cookie") if c.startswith("labgate_session=lgs_"))
+    assert all(flag in cookie.lower() for flag in ("secure", "httponly", "samesite=lax"))
