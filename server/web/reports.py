@@ -4,7 +4,7 @@ the audit log. Each calls the service its API operation calls, for the same role
 from __future__ import annotations
 
 import uuid
-from datetime import date
+from datetime import date, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Path, Query, Request, Response
@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from server.audit import service as audit
 from server.auth.actor import Actor
 from server.auth.roles import Role
-from server.core.clock import LabDay
+from server.core.clock import EARLIEST, LabDay, utcnow
 from server.core.dependencies import SessionDep, SettingsDep
 from server.core.errors import Invalid, ServiceError
 from server.core.problems import status_of
@@ -33,7 +33,8 @@ router = APIRouter(route_class=PageRoute, include_in_schema=False)
 From = Annotated[LabDay | None, Query(alias="from")]
 To = Annotated[LabDay | None, Query(alias="to")]
 Number = Annotated[str, Query(max_length=40)]
-SHOWN = 500  # rows of an attendance report on the page; the CSV has them all
+SHOWN = 200  # rows of an attendance report per page; the CSV has them all
+PAGE_DAYS = 7  # the report page's default window (the API's and the CSV's is 30 days)
 
 
 def _person_id(session: SessionDep, number: str) -> str | None:
@@ -47,11 +48,12 @@ def _person_id(session: SessionDep, number: str) -> str | None:
 
 def _attendance_page(request: Request, actor: Actor, session: SessionDep, settings: SettingsDep,
                      start: date | None, end: date | None, number: str, status: int = 200,
-                     problem: str | None = None, notice: str | None = None) -> Response:
-    first, last = day_range(settings, start, end)
+                     problem: str | None = None, notice: str | None = None, offset: int = 0) -> Response:
+    last = end or utcnow().astimezone(settings.zone).date()
+    first, last = day_range(settings, start or max(EARLIEST, last - timedelta(days=PAGE_DAYS - 1)), last)
     days = attendance.days(session, settings.zone, first, last, _person_id(session, number))
-    return render(request, "admin_attendance.html", status=status, actor=actor, days=days[:SHOWN], total=len(days),
-                  first=first, last=last,
+    return render(request, "admin_attendance.html", status=status, actor=actor, days=days[offset:offset + SHOWN],
+                  total=len(days), offset=offset, shown=SHOWN, first=first, last=last,
                   number=number, with_person=True, clock=clock(settings.zone), problem=problem, notice=notice,
                   may_export=may(request, actor, "GET /attendance.csv"),
                   may_correct=may(request, actor, "POST /attendance/corrections"))
@@ -60,8 +62,8 @@ def _attendance_page(request: Request, actor: Actor, session: SessionDep, settin
 @router.get("/admin/attendance")
 def attendance_page(request: Request, session: SessionDep, settings: SettingsDep,
                     actor: Annotated[Actor, allowed("GET /attendance")], start: From = None, end: To = None,
-                    number: Number = "") -> Response:
-    return _attendance_page(request, actor, session, settings, start, end, number)
+                    number: Number = "", offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0) -> Response:
+    return _attendance_page(request, actor, session, settings, start, end, number, offset=offset)
 
 
 @router.get("/admin/attendance.csv")

@@ -13,9 +13,7 @@ DEFAULT = "id"
 
 INDONESIAN: dict[str, str] = {
     "Skip to content": "Langsung ke isi",
-    "Showing the first": "Menampilkan",
-    "of": "pertama dari",
-    "the CSV has them all.": "CSV memuat semuanya.",
+    "Rows": "Baris",
     "Main": "Utama",
     "Switch role": "Ganti peran",
     "Sign out": "Keluar",
