@@ -40,6 +40,7 @@ from server.people.router import router as people_router
 from server.presence.router import router as presence_router
 from server.qr.router import router as qr_router
 from server.qr.signing import QrSigner, new_private_key_b64
+from server.web import mount as pages
 
 VERSION = "0.1.0"
 API = "/api/v1"
@@ -47,7 +48,7 @@ UPLOAD_PATHS = ("/photos", "/faces:identify", "/people:import")
 
 DESCRIPTION = """LabGate's central server: people and roles, kiosk provisioning, the kiosk protocol
 (event push, changes feed), attendance, room bookings, the face API, the audit log, and notifications (announcements,
-email, push and WhatsApp through an outbox).
+email, push and WhatsApp through an outbox). People also use the web pages at `/` (sign in at `/login`).
 
 Sign in with `POST /api/v1/auth/login`, then send `Authorization: Bearer <access_token>`. Kiosks
 send their device token. Every operation says which roles may call it (`x-roles`). Errors are
@@ -118,6 +119,7 @@ def assemble(settings: Settings, database: Database, jwt_secret: str, qr_key: st
         app.include_router(router, prefix=API)
     docs.install(app)
     app.include_router(metrics.router)
+    pages.install(app)  # the web pages under / (after every API route)
 
     def document() -> dict[str, Any]:
         return openapi.build(app)

@@ -10,7 +10,7 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from server.audit import service as audit
-from server.auth import limits
+from server.auth import limits, sessions
 from server.auth.actor import Actor
 from server.auth.passwords import Passwords, weakness
 from server.auth.tables import Credential, RefreshToken
@@ -45,24 +45,10 @@ class Keys:
 
 
 def login(session: Session, keys: Keys, number: str, password: str, role: str | None, client: str) -> Tokens:
-    """Tokens for the right password and a role the person holds. The attempt is counted before the
-    password is checked (``limits``), inside a hashing turn (``Passwords.turn``: ``Busy`` when none
-    came free). A person with several roles who named none gets ``RoleNeeded``, not tokens."""
-    with keys.passwords.turn():
-        claimed = limits.claim(session, keys.settings, number, client)
-        person = session.scalar(select(Person).where(Person.number == number))
-        stored = session.get(Credential, person.id) if person else None
-        if not keys.passwords.verify(stored.password_hash if stored else None, password) or person is None:
-            log.info("event=login_failed number=%s client=%s", number, client)
-            raise Unauthenticated(WRONG)
-        if stored is not None and keys.passwords.needs_rehash(stored.password_hash):
-            stored.password_hash = keys.passwords.hash(password)
-    if not person.active:
-        raise Unauthenticated(f"the account {number} is deactivated; ask the lab's admin")
+    """Tokens for the right password and a role the person holds (``authenticate``). A person with
+    several roles who named none gets ``RoleNeeded``, not tokens."""
+    person = authenticate(session, keys, number, password, client)
     held = person.role_names
-    if not held:
-        raise Unauthenticated(f"the account {number} holds no role; ask the lab's admin")
-    limits.succeeded(session, keys.settings, claimed)
     if role is None and len(held) > 1:
         session.commit()
         raise RoleNeeded(number, held)
@@ -75,6 +61,29 @@ def login(session: Session, keys: Keys, number: str, password: str, role: str | 
     session.commit()
     log.info("event=login number=%s role=%s", number, chosen)
     return tokens
+
+
+def authenticate(session: Session, keys: Keys, number: str, password: str, client: str) -> Person:
+    """The active person with this number and password, holding at least one role: the one password
+    check of the API's login and the web pages' sign-in. The attempt is counted before the password
+    is checked (``limits``), inside a hashing turn (``Passwords.turn``: ``Busy`` when none came free).
+    On success the limits are cleared in the session, not committed: the caller commits with what it
+    issues."""
+    with keys.passwords.turn():
+        claimed = limits.claim(session, keys.settings, number, client)
+        person = session.scalar(select(Person).where(Person.number == number))
+        stored = session.get(Credential, person.id) if person else None
+        if not keys.passwords.verify(stored.password_hash if stored else None, password) or person is None:
+            log.info("event=login_failed number=%s client=%s", number, client)
+            raise Unauthenticated(WRONG)
+        if stored is not None and keys.passwords.needs_rehash(stored.password_hash):
+            stored.password_hash = keys.passwords.hash(password)
+    if not person.active:
+        raise Unauthenticated(f"the account {number} is deactivated; ask the lab's admin")
+    if not person.role_names:
+        raise Unauthenticated(f"the account {number} holds no role; ask the lab's admin")
+    limits.succeeded(session, keys.settings, claimed)
+    return person
 
 
 class RoleNeeded(Invalid):
@@ -228,6 +237,9 @@ def _revoke_family(session: Session, family_id: str) -> None:
 
 
 def revoke_all(session: Session, person_id: str) -> int:
+    """Sign a person out everywhere: every refresh token revoked and every web session ended; how many
+    refresh tokens were revoked. Not committed."""
     result = session.execute(update(RefreshToken).where(RefreshToken.person_id == person_id,
                                                         RefreshToken.revoked_at.is_(None)).values(revoked_at=utcnow()))
+    sessions.end_all(session, person_id)
     return int(result.rowcount)  # type: ignore[attr-defined]

@@ -34,6 +34,8 @@ class Settings(BaseSettings):
                                          description="JWT signing key; made and kept in the database if unset")
     access_token_minutes: int = Field(default=15, ge=1, le=1440)
     refresh_token_days: int = Field(default=14, ge=1, le=365)
+    web_session_hours: float = Field(default=12.0, gt=0, le=720,
+                                     description="how long a sign-in on the web pages lasts")
     login_max_failures: int = Field(default=5, ge=1, le=1000,
                                     description="failed logins per number from one address before delays begin")
     login_number_max_failures: int = Field(default=20, ge=1, le=10000, description=(

@@ -19,6 +19,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, delete, select, update
 from sqlalchemy.orm import Session
 
+from server.audit import service as audit
+from server.auth.actor import Actor
 from server.core.clock import utcnow
 from server.core.errors import Conflict, NotFound
 from server.core.ids import new_id
@@ -128,6 +130,12 @@ def release(session: Session, messages: list[Outgoing]) -> None:
                         .values(status=Status.QUEUED.value, claim=None, next_attempt_at=now, updated_at=now)
                         .execution_options(synchronize_session=False))
     session.commit()
+
+
+def resend_by(session: Session, actor: Actor, message_id: str) -> Message:
+    """``resend``, by an admin, in the audit log (the API's and the pages' one way to do it)."""
+    audit.record(session, actor, "notification.resend", "notification_message", message_id)
+    return resend(session, message_id)
 
 
 def resend(session: Session, message_id: str) -> Message:
