@@ -120,3 +120,14 @@ def start(url: str, workers: int) -> tuple[subprocess.Popen[bytes], str]:
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+@contextmanager
+def serving(url: str, workers: int) -> Iterator[str]:
+    """``start``, then stop the server on the way out."""
+    process, base = start(url, workers)
+    try:
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
