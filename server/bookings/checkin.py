@@ -40,7 +40,8 @@ def window(booking: Booking, room: Room) -> tuple[datetime, datetime]:
 
 def by_presence(session: Session, room_code: str, events: Iterable[dict[str, Any]]) -> list[str]:
     """Check in the bookings of ``room_code`` whose holder or participant a kiosk accepted inside the
-    check-in window; the event is the evidence. In the ingest's transaction; returns the booking ids."""
+    check-in window; the event is the evidence. In the ingest's transaction; returns the booking ids.
+    One query for the batch's bookings (an ingest batch holds hundreds of events), then the matching."""
     wanted = [e for e in events if e.get("outcome") == "accept" and e.get("person_number")]
     if not wanted:
         return []
@@ -50,20 +51,30 @@ def by_presence(session: Session, room_code: str, events: Iterable[dict[str, Any
     opens = timedelta(minutes=room.check_in_opens_minutes)
     numbers = list({e["person_number"] for e in wanted})
     ids = dict(session.execute(select(Person.number, Person.id).where(Person.number.in_(numbers))).all())
+    if not ids:
+        return []
+    times = [e["captured_at"] for e in wanted]
+    people = list(ids.values())
+    candidates = session.scalars(select(Booking).where(
+        Booking.room_id == room.id, Booking.status == "confirmed", Booking.starts_at <= max(times) + opens,
+        Booking.ends_at > min(times),
+        or_(Booking.holder_id.in_(people), Booking.id.in_(
+            select(Participant.booking_id).where(Participant.person_id.in_(people))))
+    ).order_by(Booking.starts_at)).all()
+    if not candidates:
+        return []
+    involved: dict[str, set[str]] = {b.id: {b.holder_id} for b in candidates}
+    for booking_id, participant in session.execute(select(Participant.booking_id, Participant.person_id).where(
+            Participant.booking_id.in_(list(involved)), Participant.person_id.in_(people))):
+        involved[booking_id].add(participant)
     done: list[str] = []
     for event in sorted(wanted, key=lambda e: e["captured_at"]):
         person_id = ids.get(event["person_number"])
-        if person_id is None:
-            continue
         at: datetime = event["captured_at"]
-        candidates = session.scalars(select(Booking).where(
-            Booking.room_id == room.id, Booking.status == "confirmed", Booking.starts_at <= at + opens,
-            Booking.ends_at > at,
-            or_(Booking.holder_id == person_id, Booking.id.in_(
-                select(Participant.booking_id).where(Participant.person_id == person_id)))
-        ).order_by(Booking.starts_at)).all()
         for booking in candidates:
-            if _check_in(session, booking, at, event.get("method") or "face", event.get("event_id")):
+            if (booking.id not in done and person_id in involved[booking.id]
+                    and booking.starts_at <= at + opens and booking.ends_at > at
+                    and _check_in(session, booking, at, event.get("method") or "face", event.get("event_id"))):
                 done.append(booking.id)
                 log.info("event=booking_checked_in booking=%s by=presence method=%s", booking.id, event.get("method"))
     return done
