@@ -126,7 +126,7 @@ def process(command: list[str], url: str, ready: str) -> Iterator[tuple[str, int
                                   stdout=subprocess.DEVNULL, stderr=log_file or subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 90
+        deadline = time.monotonic() + 240  # a loaded machine starts two workers slowly
         while True:
             try:
                 if httpx.get(base + ready, timeout=2).status_code == 200:
