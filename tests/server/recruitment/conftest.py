@@ -1,0 +1,65 @@
+"""Recruitment's fixtures: a lecturer, an open vacancy, students who apply with generated transcripts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from server.auth.roles import Role
+from tests.server.conftest import Person
+from tests.server.recruitment import documents
+
+NOW = datetime.now(UTC)
+
+
+def vacancy_body(**overrides: Any) -> dict[str, Any]:
+    return {"course_code": "IF2110", "course_name": "Algoritma dan Struktur Data", "period": "2026/2027-1",
+            "quota": 3, "opens_at": (NOW - timedelta(days=1)).isoformat(),
+            "closes_at": (NOW + timedelta(days=14)).isoformat(), "description": "Asisten praktikum ASD",
+            **overrides}
+
+
+@pytest.fixture
+def lecturer(make_person: Callable[..., Person]) -> Person:
+    return make_person(Role.LECTURER, name="Dr. Lektor")
+
+
+@pytest.fixture
+def open_vacancy(client: TestClient, lecturer: Person) -> Callable[..., dict[str, Any]]:
+    def make(**overrides: Any) -> dict[str, Any]:
+        made = client.post("/api/v1/recruitment/vacancies", json=vacancy_body(**overrides), headers=lecturer.headers)
+        assert made.status_code == 201, made.text
+        opened = client.post(f"/api/v1/recruitment/vacancies/{made.json()['id']}:open", headers=lecturer.headers)
+        assert opened.status_code == 200, opened.text
+        return dict(opened.json())
+
+    return make
+
+
+def transcript_pdf(seed: int = 0, **changes: Any) -> tuple[documents.Truth, bytes]:
+    truth = documents.make_truth(seed, layout=changes.pop("layout", "table"))
+    for key, value in changes.items():
+        setattr(truth, key, value)
+    return truth, documents.pdf(truth)
+
+
+def apply(client: TestClient | httpx.Client, vacancy_id: str, student: Person, transcript: bytes,
+          filename: str = "khs.pdf", declared_ipk: float | None = None, semester: int = 5,
+          extra: list[tuple[str, str, bytes]] = ()) -> httpx.Response:  # type: ignore[assignment]
+    files: list[tuple[str, tuple[str, bytes, str]]] = [("transcript", (filename, transcript, "application/pdf"))]
+    data: dict[str, Any] = {"email": f"s{student.number}@student.example.ac.id", "whatsapp": "0812-3456-7890",
+                            "semester": str(semester), "declared_ipk": str(declared_ipk if declared_ipk is not None
+                                                                              else 2.0)}
+    kinds = []
+    for kind, name, content in extra:
+        files.append(("documents", (name, content, "application/octet-stream")))
+        kinds.append(kind)
+    if kinds:
+        data["document_kinds"] = kinds
+    return client.post(f"/api/v1/recruitment/vacancies/{vacancy_id}/applications", data=data, files=files,
+                       headers=student.headers)
