@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 
 from server.auth.roles import Role
 from tests.server.conftest import Person
+from tests.server.notifications.conftest import add_person, live, peers  # noqa: F401  (the real server's fixtures)
 from tests.server.recruitment import documents
 
 NOW = datetime.now(UTC)
@@ -50,7 +51,7 @@ def transcript_pdf(seed: int = 0, **changes: Any) -> tuple[documents.Truth, byte
 
 def apply(client: TestClient | httpx.Client, vacancy_id: str, student: Person, transcript: bytes,
           filename: str = "khs.pdf", declared_ipk: float | None = None, semester: int = 5,
-          extra: list[tuple[str, str, bytes]] = ()) -> httpx.Response:  # type: ignore[assignment]
+          extra: tuple[tuple[str, str, bytes], ...] = ()) -> httpx.Response:
     files: list[tuple[str, tuple[str, bytes, str]]] = [("transcript", (filename, transcript, "application/pdf"))]
     data: dict[str, Any] = {"email": f"s{student.number}@student.example.ac.id", "whatsapp": "0812-3456-7890",
                             "semester": str(semester), "declared_ipk": str(declared_ipk if declared_ipk is not None
@@ -63,3 +64,18 @@ def apply(client: TestClient | httpx.Client, vacancy_id: str, student: Person, t
         data["document_kinds"] = kinds
     return client.post(f"/api/v1/recruitment/vacancies/{vacancy_id}/applications", data=data, files=files,
                        headers=student.headers)
+
+
+def png(width: int = 320, height: int = 240, seed: int = 0) -> bytes:
+    """A small made-up picture (no one's face): coloured blocks."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    pixels = np.kron(rng.integers(0, 255, (height // 16, width // 16, 3), dtype=np.uint8),
+                     np.ones((16, 16, 1), np.uint8))
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, "PNG")
+    return buffer.getvalue()
