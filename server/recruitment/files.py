@@ -121,5 +121,7 @@ def _image(data: bytes, what: str, max_pixels: int) -> None:
             image.load()
             if image.size != (width, height):
                 raise Invalid(f"{what}'s header and its pixels disagree")
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+    except Image.DecompressionBombError as exc:
+        raise Invalid(f"{what}'s header claims more than {max_pixels:,} pixels ({exc}); send a smaller image") from exc
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise Invalid(f"{what} is not a complete image ({exc}); send the photo again") from exc
