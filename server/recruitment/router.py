@@ -49,6 +49,7 @@ from server.recruitment.tables import Application, Vacancy
 router = APIRouter(tags=["recruitment"])
 
 Id = Annotated[str, Path(min_length=1, max_length=64)]
+PRINTABLE = r"^[^\x00-\x1f\x7f]+$"
 FILES: dict[int | str, dict[str, Any]] = {200: {"content": {
     "application/pdf": {"schema": {"type": "string", "format": "binary"}},
                            "image/jpeg": {"schema": {"type": "string", "format": "binary"}},
@@ -143,8 +144,8 @@ def get_pamphlet(vacancy_id: Id, actor: Anyone, session: SessionDep, storage: St
              status_code=status.HTTP_201_CREATED)
 async def apply(
     vacancy_id: Id, actor: Students, session: SessionDep, settings: SettingsDep, storage: StorageDep,
-    email: Annotated[str, Form(min_length=3, max_length=254)],
-    whatsapp: Annotated[str, Form(min_length=3, max_length=30)],
+    email: Annotated[str, Form(min_length=3, max_length=254, pattern=PRINTABLE)],
+    whatsapp: Annotated[str, Form(min_length=3, max_length=30, pattern=PRINTABLE)],
     semester: Annotated[int, Form(ge=1, le=14)],
     declared_ipk: Annotated[float, Form(ge=0, le=4)],
     transcript: Annotated[UploadFile, File(description=f"the transcript (KHS): {UPLOAD}")],
@@ -260,7 +261,7 @@ def end_contract(assistantship_id: Id, body: DecisionIn, actor: Runners, session
              status_code=status.HTTP_201_CREATED)
 async def record_attendance(
     assistantship_id: Id, actor: Assistants, session: SessionDep, settings: SettingsDep, storage: StorageDep,
-    faces: FacesDep, room: Annotated[str, Form(min_length=1, max_length=40)],
+    faces: FacesDep, room: Annotated[str, Form(pattern=r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,39}$", examples=["LAB-1"])],
     starts_at: Annotated[When, Form()], ends_at: Annotated[When, Form()],
     photo: Annotated[UploadFile | None, File(description="JPEG or PNG; not needed when a kiosk saw you there")]
     = None,

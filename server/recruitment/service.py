@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Mapping, Sequence
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -52,6 +52,9 @@ class Upload:
     kind: str
     filename: str
     data: bytes
+
+    def __post_init__(self) -> None:  # a client's name for its file, kept only as text a database can store
+        object.__setattr__(self, "filename", re.sub(r"[\x00-\x1f\x7f/\\]", "_", self.filename)[-200:])
 
 
 # Vacancies
@@ -494,10 +497,3 @@ def _touch(session: Session, person: Person) -> None:
     person.updated_at = utcnow()
     journal.note(session, "person", person.id)
 
-
-def when_text(moment: datetime) -> str:
-    return moment.isoformat()
-
-
-def summary(values: Mapping[str, Any]) -> str:
-    return ", ".join(f"{k}={v}" for k, v in values.items())
