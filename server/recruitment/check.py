@@ -93,12 +93,7 @@ def _course(reading: Reading | None, scale: Mapping[str, float], wanted: Mapping
     base = {"name": name, "kind": "course"}
     if reading is None:
         return {**base, "status": UNREADABLE, "evidence": "the transcript could not be read", "confidence": None}
-    found, how = reading.course(code), "code"
-    if found is None and wanted.get("name"):
-        scored = [(fuzz.token_sort_ratio(wanted["name"].lower(), c.name.lower()), c) for c in reading.courses]
-        best = max(scored, key=lambda pair: pair[0], default=(0.0, None))
-        if best[1] is not None and best[0] >= NAME_MATCH:
-            found, how = best[1], f"name ({best[0]:.0f}%)"
+    found, how = find(reading, code, wanted.get("name", ""))
     if found is None:
         if reading.source == "text":
             return {**base, "status": NOT_MET, "evidence": "the course is not on the transcript", "confidence": 100.0}
@@ -107,6 +102,19 @@ def _course(reading: Reading | None, scale: Mapping[str, float], wanted: Mapping
     trusted = found.consistent and (reading.source == "text" or found.confidence >= MIN_CONFIDENCE)
     status = UNREADABLE if verdict is None or not trusted else MET if verdict else NOT_MET
     return {**base, "status": status, "evidence": f"{found.line} (matched by {how})", "confidence": found.confidence}
+
+
+def find(reading: Reading, code: str, name: str) -> tuple[Course | None, str]:
+    """A course on the transcript by its code, else by its name (rapidfuzz, at least ``NAME_MATCH``)."""
+    found = reading.course(code)
+    if found is not None:
+        return found, "code"
+    if name:
+        scored = [(fuzz.token_sort_ratio(name.lower(), c.name.lower()), c) for c in reading.courses]
+        best = max(scored, key=lambda pair: pair[0], default=(0.0, None))
+        if best[1] is not None and best[0] >= NAME_MATCH:
+            return best[1], f"name ({best[0]:.0f}%)"
+    return None, "not found"
 
 
 def _course_out(course: Course) -> dict[str, Any]:

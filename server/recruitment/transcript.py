@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from statistics import median
 
 CODE = re.compile(r"^([A-Z]{2,5})[-\s]?([0-9]{3,5}[A-Z]?)$")
-CODE_LETTERS = re.compile(r"^[A-Z0-9]{2,5}$")
+DAMAGED_CODE = re.compile(r"^([A-Z]{1,5})([0-9]{3,5}[A-Z]?)$")
 CODE_DIGITS = re.compile(r"^[0-9OIlSBZ]{3,5}[A-Z]?$")
+ROW_NUMBER = re.compile(r"[0-9lI|§]{1,3}\.?")
 NUMBER = re.compile(r"^\d{1,3}(?:[.,]\d{1,2})?$")
 IPK_LINE = re.compile(r"(?i)\b(IPK|GPA|Indeks\s+Prestasi\s+Kumulatif|Cumulative\s+GPA)\b\D{0,12}?(\d)\s?[.,]\s?(\d{2})")
 IPS_LINE = re.compile(r"(?i)\b(IPS|Indeks\s+Prestasi\s+Semester|Semester\s+GPA)\b\D{0,12}?(\d)\s?[.,]\s?(\d{2})")
@@ -124,7 +125,7 @@ def parse(words: Sequence[Word], scale: Mapping[str, float], source: str, pages:
 
 
 def _header_order(line: Sequence[Word]) -> list[str] | None:
-    kinds = [HEADER_WORDS.get(re.sub(r"[^a-z]", "", w.text.lower())) for w in line]
+    kinds = [_header_word(re.sub(r"[^a-z]", "", w.text.lower())) for w in line]
     found = [k for k in kinds if k]
     if len(set(found)) < 3 or "sks" not in found:
         return None
@@ -135,21 +136,34 @@ def _header_order(line: Sequence[Word]) -> list[str] | None:
     return numeric
 
 
+def _header_word(text: str) -> str | None:
+    """A header word, or one OCR got a letter wrong in (``szs`` for ``sks``)."""
+    if text in HEADER_WORDS:
+        return HEADER_WORDS[text]
+    close = [kind for word, kind in HEADER_WORDS.items() if len(word) == len(text) >= 3
+             and sum(a != b for a, b in zip(word, text, strict=True)) == 1]
+    return close[0] if len(set(close)) == 1 else None
+
+
 def _code(tokens: list[str]) -> tuple[str, int] | None:
     """The course code at the start of a row (possibly split in two words), OCR's look-alikes mended:
-    (code, words used)."""
+    (code, words used). A code OCR damaged (``F1101``, ``IR2110``) is still a row: the course is then
+    found by its name."""
+    tokens = [t.upper() if len(t) <= 12 else t for t in tokens[:2]]
     for used in (1, 2):
         if len(tokens) < used:
             return None
+        if used == 2 and not (re.fullmatch(r"[A-Z][A-Z0-9]{0,4}", tokens[0]) and CODE_DIGITS.match(tokens[1])):
+            return None  # a code in two words is letters, then digits
         raw = "".join(tokens[:used]).replace("-", "")
-        split = re.match(r"^([A-Z0-9]{2,5}?)([0-9OIlSBZ]{3,5}[A-Z]?)$", raw)
+        split = re.match(r"^([A-Z0-9]{1,5}?)([0-9OISBZ]{3,5}[A-Z]?)$", raw)
         if not split:
             continue
         letters, digits = split.group(1).translate(TO_LETTER), split.group(2)
         digits = digits[:-1].translate(TO_DIGIT) + digits[-1:] if not digits[-1].isdigit() and len(digits) > 3 and \
             digits[-1] not in "OIlSBZ" else digits.translate(TO_DIGIT)
         code = letters + digits
-        if CODE.match(code) and letters.isalpha():
+        if DAMAGED_CODE.match(code) and letters.isalpha():
             return code, used
     return None
 
@@ -161,6 +175,8 @@ def _grade(text: str, scale: Mapping[str, float]) -> str | None:
         return upper
     if len(upper) == 2 and upper[0] == upper[1] and upper[0] in scale:
         return upper[0]
+    if len(upper) == 2 and upper[1] in "T4" and upper[0] + "+" in scale:  # OCR's t or 4 for a plus
+        return upper[0] + "+"
     return None
 
 
@@ -171,10 +187,29 @@ def _number(text: str) -> float | None:
     return float(text.replace(",", "."))
 
 
+def _by_form(texts: Sequence[str], numbers: Sequence[float], scale: Mapping[str, float],
+             grade: str | None) -> dict[str, float]:
+    whole = [n for t, n in zip(texts, numbers, strict=True) if not re.search(r"[.,]", t)]
+    parts = [n for t, n in zip(texts, numbers, strict=True) if re.search(r"[.,]", t)]
+    if len(whole) != 1:
+        return {}
+    values = {"sks": whole[0]}
+    if len(parts) == 2:
+        values.update(weight=parts[0], points=parts[1])
+    elif len(parts) == 1 and grade is not None:
+        if abs(parts[0] - scale[grade]) < 0.005:
+            values["weight"] = parts[0]
+        elif abs(parts[0] - whole[0] * scale[grade]) < 0.015:
+            values["points"] = parts[0]
+        else:
+            values["points"] = parts[0]  # disagrees with the grade either way: marked inconsistent below
+    return values
+
+
 def _course(line: Sequence[Word], scale: Mapping[str, float], order: Sequence[str]) -> Course | None:
     tokens = [w.text.strip() for w in line if w.text.strip() not in ("|", "")]
-    if tokens and tokens[0].rstrip(".").isdigit() and len(tokens[0]) <= 3:
-        tokens = tokens[1:]  # the row's number
+    if len(tokens) > 1 and ROW_NUMBER.fullmatch(tokens[0]):
+        tokens = tokens[1:]  # the row's number (OCR may read 1 as l or I)
     code = _code(tokens)
     if code is None:
         return None
@@ -190,8 +225,11 @@ def _course(line: Sequence[Word], scale: Mapping[str, float], order: Sequence[st
     while tail and _number(tail[0]) is None and len(grades) > 1:  # a name ending in a letter (Kelas A)
         rest.append(tail.pop(0))
         grades.pop(0)
-    complete = len(numbers) == len(order)  # a number missed or split: which is which is not known
-    values: dict[str, float] = dict(zip(order, numbers, strict=False)) if complete else {}
+    texts = [t for t in tail if _number(t) is not None]
+    if len(numbers) == len(order):  # the header's columns, left to right
+        values: dict[str, float] = dict(zip(order, numbers, strict=True))
+    else:  # no header read (or a number missed): by form, SKS without decimals, then weight and points
+        values = _by_form(texts, numbers, scale, grade)
     sks_value = values.get("sks")
     sks = int(sks_value) if sks_value is not None and sks_value == int(sks_value) and 0 < sks_value <= 8 else None
     weight, points = values.get("weight"), values.get("points")
