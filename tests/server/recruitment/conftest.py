@@ -79,3 +79,21 @@ def png(width: int = 320, height: int = 240, seed: int = 0) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(pixels).save(buffer, "PNG")
     return buffer.getvalue()
+
+
+@pytest.fixture
+def contract(client: TestClient, admin: Person, make_person: Callable[..., Person],
+             open_vacancy: Callable[..., dict[str, Any]]) -> tuple[dict[str, Any], Person, dict[str, str]]:
+    """An active assistantship: (contract, the person, their headers signed in as assistant)."""
+    from tests.server.conftest import signed_in
+
+    vacancy = open_vacancy()
+    person = make_person(Role.STUDENT)
+    applied = apply(client, vacancy["id"], person, transcript_pdf(0)[1])
+    assert applied.status_code == 201, applied.text
+    application = applied.json()["id"]
+    assert client.post(f"/api/v1/recruitment/applications/{application}:accept", json={"reason": "baik"},
+                       headers=admin.headers).status_code == 200
+    made = client.post(f"/api/v1/recruitment/applications/{application}:activate", headers=admin.headers)
+    assert made.status_code == 201, made.text
+    return made.json(), person, signed_in(client, person.number, Role.ASSISTANT)

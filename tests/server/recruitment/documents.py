@@ -154,8 +154,9 @@ def scan(document: bytes, seed: int, dpi: int | None = None) -> tuple[bytes, dic
     canvas[margin:margin + h, margin:margin + w] = gray
     if warped:  # a phone photo: the sheet on a darker desk, seen slightly from the side
         jitter = [rng.uniform(-0.035, 0.035) * w for _ in range(8)]
-        src = np.float32([[margin, margin], [margin + w, margin], [margin + w, margin + h], [margin, margin + h]])
-        dst = src + np.float32(jitter).reshape(4, 2)
+        src = np.array([[margin, margin], [margin + w, margin], [margin + w, margin + h], [margin, margin + h]],
+                       np.float32)
+        dst = (src + np.array(jitter, np.float32).reshape(4, 2)).astype(np.float32)
         matrix = cv2.getPerspectiveTransform(src, dst)
         canvas = cv2.warpPerspective(canvas, matrix, (canvas.shape[1], canvas.shape[0]), borderValue=90)
     rotation = cv2.getRotationMatrix2D((canvas.shape[1] / 2, canvas.shape[0] / 2), angle, 1.0)
