@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 
 from server.core.errors import Invalid, Unavailable
+from server.core.turns import Turns
 from server.recruitment import transcript
 from server.recruitment.files import PDF
 from server.recruitment.transcript import Reading, Word
@@ -24,16 +25,20 @@ RENDER_DPI = 300
 TARGET_WIDTH = 2480  # A4 at 300 dpi: smaller scans are enlarged to this before tesseract reads them
 TESSERACT_TIMEOUT = 120
 LANGUAGES = "ind+eng"
+MAX_PIXELS = 40_000_000  # no page image (rendered, enlarged or turned) grows past this
+MAX_ASPECT = 4.0  # a page is not a strip: longer than 4 x its width is refused before any work
+TURNS = Turns(2, 300, "reading transcripts")  # OCR at once per process; each tesseract takes a core
 
 
 def read(data: bytes, media_type: str, scale: Mapping[str, float]) -> Reading:
     """The courses and IPK of a transcript (PDF, JPEG or PNG already checked by ``files.inspect``)."""
     if media_type == PDF:
         return _read_pdf(data, scale)
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_GRAYSCALE)
-    if image is None:
-        raise Invalid("the transcript image cannot be decoded; send the photo or scan again")
-    return transcript.parse(ocr_words(clean(image)), scale, "ocr", 1)
+    with TURNS.turn():
+        image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_GRAYSCALE)
+        if image is None:
+            raise Invalid("the transcript image cannot be decoded; send the photo or scan again")
+        return transcript.parse(ocr_words(clean(image)), scale, "ocr", 1)
 
 
 def _read_pdf(data: bytes, scale: Mapping[str, float]) -> Reading:
@@ -50,12 +55,13 @@ def _read_pdf(data: bytes, scale: Mapping[str, float]) -> Reading:
             page_words = _text_words(page, height)
             if sum(len(w.text) for w in page_words) < TEXT_MIN_CHARS:
                 scanned = True
-                bitmap = page.render(scale=RENDER_DPI / 72, grayscale=True).to_numpy()
-                gray = bitmap if bitmap.ndim == 2 else cv2.cvtColor(bitmap, cv2.COLOR_BGR2GRAY)
-                factor = 72 / RENDER_DPI
-                cleaned = clean(gray)
-                page_words = [Word(w.text, w.x0 * factor, w.y0 * factor, w.x1 * factor, w.y1 * factor, w.conf)
-                              for w in ocr_words(cleaned)]
+                width = page.get_size()[0]
+                zoom = min(RENDER_DPI / 72, (MAX_PIXELS / max(width * height, 1.0)) ** 0.5)
+                with TURNS.turn():
+                    bitmap = page.render(scale=zoom, grayscale=True).to_numpy()
+                    gray = bitmap if bitmap.ndim == 2 else cv2.cvtColor(bitmap, cv2.COLOR_BGR2GRAY)
+                    found = ocr_words(clean(gray))
+                page_words = [Word(w.text, w.x0 / zoom, w.y0 / zoom, w.x1 / zoom, w.y1 / zoom, w.conf) for w in found]
             words.extend(Word(w.text, w.x0, w.y0 + offset, w.x1, w.y1 + offset, w.conf) for w in page_words)
             offset += height + 100
     finally:
@@ -101,9 +107,12 @@ def _text_words(page: object, height: float) -> list[Word]:
 def clean(gray: np.ndarray) -> np.ndarray:
     """A page image made easy to read: the paper found and flattened, deskewed, enlarged to about
     300 dpi, binarised."""
+    height, width = gray.shape[:2]
+    if max(height, width) > MAX_ASPECT * min(height, width):
+        raise Invalid(f"the image is {width} x {height} pixels: not the shape of a page")
     page = _flatten(gray)
     if page.shape[1] < TARGET_WIDTH * 0.9:
-        factor = TARGET_WIDTH / page.shape[1]
+        factor = min(TARGET_WIDTH / page.shape[1], (MAX_PIXELS / (page.shape[0] * page.shape[1])) ** 0.5)
         page = cv2.resize(page, None, fx=factor, fy=factor, interpolation=cv2.INTER_CUBIC)
     page = _deskew(page)
     page = cv2.GaussianBlur(page, (3, 3), 0)
@@ -132,6 +141,8 @@ def _flatten(gray: np.ndarray) -> np.ndarray:
     width = int(max(np.linalg.norm(corners[0] - corners[1]), np.linalg.norm(corners[3] - corners[2])))
     height = int(max(np.linalg.norm(corners[0] - corners[3]), np.linalg.norm(corners[1] - corners[2])))
     target = np.array([[0, 0], [width - 1, 0], [width - 1, height - 1], [0, height - 1]], np.float32)
+    if min(width, height) < 100 or max(width, height) > MAX_ASPECT * min(width, height):
+        return gray  # not a sheet after all
     matrix = cv2.getPerspectiveTransform(corners, target)
     return cv2.warpPerspective(gray, matrix, (width, height), flags=cv2.INTER_CUBIC, borderValue=255)
 
@@ -145,7 +156,7 @@ def _ordered(points: np.ndarray) -> np.ndarray:
 
 def _deskew(gray: np.ndarray) -> np.ndarray:
     """Rotate by the angle (within ±6°) at which the ink's rows are sharpest (a projection profile)."""
-    factor = 1000 / gray.shape[1]
+    factor = 1000 / max(gray.shape)
     small = cv2.resize(gray, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA)
     _, ink = cv2.threshold(small, 0, 255, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
     centre = (ink.shape[1] / 2, ink.shape[0] / 2)
