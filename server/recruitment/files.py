@@ -22,7 +22,8 @@ EXTENSIONS = {"pdf": PDF, "jpg": JPEG, "jpeg": JPEG, "png": PNG}
 MAX_BYTES = 10_000_000
 MAX_PAGES = 20
 MAX_PIXELS = 40_000_000
-INFLATE_LIMIT = 50_000_000  # all streams of a PDF together, inflated
+INFLATE_LIMIT = 25_000_000  # all Flate streams of a PDF together, inflated (scans are usually JPEG: not counted)
+INFLATE_STEP = 1 << 20
 STREAM = re.compile(rb"stream\r?\n")
 
 
@@ -98,12 +99,15 @@ def _bounded_inflation(data: bytes, what: str) -> None:
         start = match.end()
         inflater = zlib.decompressobj()
         try:
-            chunk = inflater.decompress(data[start:start + 4_000_000], budget + 1)
+            chunk = inflater.decompress(data[start:start + 4_000_000], INFLATE_STEP)
         except zlib.error:
             continue  # not Flate (an image's DCT, or plain): its size is its size
         budget -= len(chunk)
         while budget >= 0 and inflater.unconsumed_tail:
-            more = inflater.decompress(inflater.unconsumed_tail, budget + 1)
+            try:
+                more = inflater.decompress(inflater.unconsumed_tail, INFLATE_STEP)
+            except zlib.error:
+                break
             if not more:
                 break
             budget -= len(more)

@@ -25,10 +25,13 @@ from tests.server.recruitment.conftest import apply, png, transcript_pdf
 
 
 def pdf_bomb() -> bytes:
-    """A few hundred kilobytes whose one stream inflates to 1 GB."""
-    packer = zlib.compressobj(9)
-    block = bytes(1 << 20)
-    stream = b"".join(packer.compress(block) for _ in range(1024)) + packer.flush()
+    """About a megabyte whose one stream (a valid zlib stream) inflates to 1 GB of zeros: one deflate
+    block of a megabyte of zeros, flushed to stand alone, repeated 1024 times."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, -15)
+    block = packer.compress(bytes(1 << 20)) + packer.flush(zlib.Z_FULL_FLUSH)
+    size = 1024 << 20
+    adler = ((size % 65521) << 16) | 1  # adler32 of zeros: s1 stays 1, s2 counts the bytes
+    stream = b"\x78\xda" + block * 1024 + zlib.compressobj(9, zlib.DEFLATED, -15).flush() + struct.pack(">I", adler)
     return (b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n"
             b"2 0 obj\n<< /Type /Pages /Kids [3 0 R] /Count 1 >>\nendobj\n"
             b"3 0 obj\n<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R >>\nendobj\n"
