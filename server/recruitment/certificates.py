@@ -10,12 +10,6 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
-from reportlab.graphics import renderPDF
-from reportlab.graphics.barcode.qr import QrCodeWidget
-from reportlab.graphics.shapes import Drawing
-from reportlab.lib.pagesizes import A4, landscape
-from reportlab.lib.units import mm
-from reportlab.pdfgen.canvas import Canvas
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -52,6 +46,13 @@ def new_number(issued_at: datetime) -> str:
 
 def render(content: Content) -> tuple[bytes, str]:
     """The PDF and its sha256 (hex)."""
+    from reportlab.graphics import renderPDF  # reportlab loads only when a certificate is made
+    from reportlab.graphics.barcode.qr import QrCodeWidget
+    from reportlab.graphics.shapes import Drawing
+    from reportlab.lib.pagesizes import A4, landscape
+    from reportlab.lib.units import mm
+    from reportlab.pdfgen.canvas import Canvas
+
     buffer = io.BytesIO()
     width, height = landscape(A4)
     pdf = Canvas(buffer, pagesize=(width, height), invariant=True)
