@@ -13,10 +13,11 @@ from server.feed import tables as feed_tables
 from server.notifications import tables as notification_tables
 from server.people import tables as people_tables
 from server.presence import tables as presence_tables
+from server.recruitment import tables as recruitment_tables
 
 metadata = Base.metadata
 
 __all__ = [
     "audit_tables", "auth_tables", "booking_tables", "device_tables", "face_tables", "feed_tables", "keys", "metadata",
-    "notification_tables", "people_tables", "presence_tables",
+    "notification_tables", "people_tables", "presence_tables", "recruitment_tables",
 ]

@@ -70,6 +70,11 @@ class Settings(BaseSettings):
     store_photos: bool = False
     photo_dir: Path = Path("labgate-photos")
 
+    data_dir: Path = Field(default=Path("labgate-data"), description=(
+        "the server's files: recruitment's pamphlets, documents, photos and certificates go in <data_dir>/recruitment"))
+    recruitment_max_bytes: int = Field(default=10_000_000, ge=10_000, le=50_000_000,
+                                       description="largest pamphlet, transcript, document or attendance photo")
+
     provisioning_token_hours: float = Field(default=24.0, gt=0, le=720,
                                             description="how long a kiosk's one-time provisioning code works")
     qr_token_seconds: int = Field(default=300, ge=10, le=86400)
