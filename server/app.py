@@ -40,9 +40,9 @@ from server.people.router import router as people_router
 from server.presence.router import router as presence_router
 from server.qr.router import router as qr_router
 from server.qr.signing import QrSigner, new_private_key_b64
-from server.web import mount as pages
 from server.recruitment.dependencies import storage_for
 from server.recruitment.router import router as recruitment_router
+from server.web import mount as pages
 
 VERSION = "0.1.0"
 API = "/api/v1"
