@@ -102,9 +102,9 @@ def set_my_preferences(body: PreferencesIn, actor: AnyRole, session: SessionDep)
 def _preferences(session: SessionDep, person_id: str) -> PreferencesOut:
     chosen = contacts.preferences(session, person_id)
     minutes = contacts.reminder_minutes(session, [person_id])[person_id]
-    return PreferencesOut(**{topic.value: [c for c, on in by_channel.items() if on]
-                             for topic, by_channel in chosen.items()},
-                          booking_reminder_minutes=minutes)  # type: ignore[arg-type]
+    return PreferencesOut.model_validate({**{topic.value: [c for c, on in by_channel.items() if on]
+                                             for topic, by_channel in chosen.items()},
+                                          "booking_reminder_minutes": minutes})
 
 
 # --- admins: anyone's contact, the outbox ---------------------------------------------------------
