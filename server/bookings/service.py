@@ -33,6 +33,7 @@ from server.core.ids import new_id
 from server.core.settings import Settings
 from server.devices.tables import Device
 from server.feed.journal import note
+from server.notifications import contacts
 from server.notifications.kinds import Topic
 from server.notifications.outbox import Audience, notify, withdraw
 from server.people.tables import Person
@@ -41,7 +42,6 @@ log = logging.getLogger("labgate.bookings")
 
 DECIDERS = {Role.ADMIN, Role.HEAD}
 FEED_WINDOW = timedelta(days=2)
-REMIND_BEFORE = timedelta(minutes=30)
 LOCK_SPACE = 0x4C47424B  # "LGBK": the advisory locks of booking writers, one per room
 
 
@@ -455,6 +455,12 @@ def edit(session: Session, settings: Settings, actor: Actor, booking_id: str, sc
             session.execute(delete(Participant).where(Participant.booking_id.in_(ids)))
             session.add_all([Participant(booking_id=b.id, person_id=p) for b in targets for p in people
                              if p != b.holder_id])
+        if (body.starts_at and body.ends_at) or people is not None:  # the reminders follow the new time and people
+            session.flush()
+            for b in targets:
+                withdraw(session, f"booking:{b.id}:reminder")
+                if b.status == "confirmed":
+                    _remind(session, b, found, now)
     return targets
 
 
@@ -557,11 +563,22 @@ def _tell_deciders(session: Session, bookings: list[Booking], found: Room) -> No
 
 
 def _remind(session: Session, booking: Booking, found: Room, now: datetime) -> None:
-    when = booking.starts_at - REMIND_BEFORE
-    if when <= now:
-        return
-    notify(session, topic=Topic.BOOKINGS, template="booking_reminder", context=_context(booking, found),
-           dedupe_key=f"booking:{booking.id}:reminder", people=[booking.holder_id], not_before=when)
+    """Queue the reminder of the holder and each participant, each at the lead time they chose (none
+    for those who chose 0, or whose time has passed); the one dedupe key withdraws them all."""
+    people = [booking.holder_id, *session.scalars(select(Participant.person_id)
+                                                   .where(Participant.booking_id == booking.id)
+                                                   .order_by(Participant.person_id))]
+    by_lead: dict[int, list[str]] = {}
+    for person_id, minutes in contacts.reminder_minutes(session, list(dict.fromkeys(people))).items():
+        if minutes:
+            by_lead.setdefault(minutes, []).append(person_id)
+    for minutes, who in sorted(by_lead.items()):
+        when = booking.starts_at - timedelta(minutes=minutes)
+        if when <= now:
+            continue
+        notify(session, topic=Topic.BOOKINGS, template="booking_reminder", context=_context(booking, found),
+               dedupe_key=f"booking:{booking.id}:reminder", people=who, not_before=when,
+               data={"booking_id": booking.id, contacts.REMINDER_START: iso(booking.starts_at)})
 
 
 def _joined(note_text: str, more: str) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 import phonenumbers
@@ -26,6 +27,9 @@ from server.people.tables import Person
 
 DEFAULT_LANGUAGE = Language.ID
 DEFAULT_REGION = "ID"
+REMINDER_CHOICES = (0, 10, 30, 60, 1440)  # minutes before a booking starts; 0: no reminders
+DEFAULT_REMINDER = 30
+REMINDER_START = "reminder_for"  # a reminder message's data: the ISO start it reminds of (moved on a new choice)
 PHONE_CHARACTERS = re.compile(r"^\+?[0-9 ().\-]{3,30}$")
 EMAIL = re.compile(r"^[^@\s\"(),:;<>\[\\\]]{1,64}@(?=.{1,253}$)([A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+"
                    r"[A-Za-z]{2,63}$")
@@ -60,8 +64,12 @@ def contact(session: Session, person_id: str) -> Contact:
     """The person's contact row (a blank one, not stored, when they have none)."""
     _person(session, person_id)
     found = session.get(Contact, person_id)
-    return found or Contact(person_id=person_id, email=None, whatsapp=None, language=DEFAULT_LANGUAGE.value,
-                            whatsapp_inbound_at=None, updated_at=utcnow())
+    return found or _blank(person_id)
+
+
+def _blank(person_id: str) -> Contact:
+    return Contact(person_id=person_id, email=None, whatsapp=None, language=DEFAULT_LANGUAGE.value,
+                   whatsapp_inbound_at=None, reminder_minutes=DEFAULT_REMINDER, updated_at=utcnow())
 
 
 def set_contact(session: Session, person_id: str, changes: Mapping[str, Any]) -> Contact:
@@ -70,8 +78,7 @@ def set_contact(session: Session, person_id: str, changes: Mapping[str, Any]) ->
     _person(session, person_id)
     row = session.get(Contact, person_id)
     if row is None:
-        row = Contact(person_id=person_id, email=None, whatsapp=None, language=DEFAULT_LANGUAGE.value,
-                      whatsapp_inbound_at=None, updated_at=utcnow())
+        row = _blank(person_id)
         session.add(row)
     if "email" in changes:
         row.email = email_address(changes["email"]) if changes["email"] else None
@@ -132,15 +139,53 @@ def preferences(session: Session, person_id: str) -> dict[Topic, dict[Channel, b
             for topic in Topic}
 
 
-def set_preferences(session: Session, person_id: str, wanted: Mapping[Topic, Iterable[Channel]]) -> None:
-    """For each topic given, exactly these channels (the others off)."""
+def set_preferences(session: Session, person_id: str, wanted: Mapping[Topic, Iterable[Channel]],
+                    reminder: int | None = None) -> None:
+    """For each topic given, exactly these channels (the others off); ``reminder``: the minutes before a
+    booking's start its reminder comes (0: none), which also moves (or drops) the reminders waiting."""
     _person(session, person_id)
+    if reminder is not None:
+        set_reminder(session, person_id, reminder)
     for topic, channels in wanted.items():
         on = set(channels)
         session.execute(delete(Preference).where(Preference.person_id == person_id, Preference.topic == topic.value))
         session.add_all(Preference(person_id=person_id, topic=topic.value, channel=c.value, enabled=c in on)
                         for c in Channel)
     session.commit()
+
+
+def reminder_minutes(session: Session, person_ids: Sequence[str]) -> dict[str, int]:
+    """Each person's reminder lead time in minutes (0: no reminders; the default unless they chose)."""
+    chosen: dict[str, int] = {}
+    for start in range(0, len(person_ids), 500):
+        chunk = list(person_ids[start:start + 500])
+        chosen.update((p, m) for p, m in session.execute(select(Contact.person_id, Contact.reminder_minutes)
+                                                         .where(Contact.person_id.in_(chunk))))
+    return {p: chosen.get(p, DEFAULT_REMINDER) for p in person_ids}
+
+
+def set_reminder(session: Session, person_id: str, minutes: int) -> None:
+    """Choose the reminder lead time; the person's waiting reminders move to it (or go, for 0; one whose
+    new time has passed goes out now). Reminders of bookings confirmed while it was 0 are not made."""
+    if minutes not in REMINDER_CHOICES:
+        raise Invalid(f"a reminder comes {', '.join(map(str, REMINDER_CHOICES))} minutes before; not {minutes}",
+                      [(["body", "booking_reminder_minutes"], f"{minutes} is not one of {list(REMINDER_CHOICES)}")])
+    row = session.get(Contact, person_id)
+    if row is None:
+        row = _blank(person_id)
+        session.add(row)
+    row.reminder_minutes, row.updated_at = minutes, utcnow()
+    now = utcnow()
+    for message in session.scalars(select(Message).where(Message.person_id == person_id,
+                                                         Message.status == Status.QUEUED.value)):
+        start = (message.data or {}).get(REMINDER_START)
+        if not start:
+            continue
+        if minutes == 0:
+            session.delete(message)
+        else:
+            message.next_attempt_at = max(datetime.fromisoformat(start) - timedelta(minutes=minutes), now)
+            message.updated_at = now
 
 
 @dataclass

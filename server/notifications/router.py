@@ -93,15 +93,18 @@ def my_preferences(actor: AnyRole, session: SessionDep) -> PreferencesOut:
 
 @router.put("/me/notification-preferences", response_model=PreferencesOut)
 def set_my_preferences(body: PreferencesIn, actor: AnyRole, session: SessionDep) -> PreferencesOut:
-    """For each topic given, exactly the channels listed ([] turns the topic off)."""
-    contacts.set_preferences(session, actor.person_id, body.chosen())
+    """For each topic given, exactly the channels listed ([] turns the topic off); and, if given, how
+    long before a booking starts its reminder comes (0: none; reminders already waiting move)."""
+    contacts.set_preferences(session, actor.person_id, body.chosen(), body.booking_reminder_minutes)
     return _preferences(session, actor.person_id)
 
 
 def _preferences(session: SessionDep, person_id: str) -> PreferencesOut:
     chosen = contacts.preferences(session, person_id)
-    return PreferencesOut(**{topic.value: [c for c, on in by_channel.items() if on]
-                             for topic, by_channel in chosen.items()})
+    minutes = contacts.reminder_minutes(session, [person_id])[person_id]
+    return PreferencesOut.model_validate({**{topic.value: [c for c, on in by_channel.items() if on]
+                                             for topic, by_channel in chosen.items()},
+                                          "booking_reminder_minutes": minutes})
 
 
 # --- admins: anyone's contact, the outbox ---------------------------------------------------------

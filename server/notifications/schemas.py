@@ -65,6 +65,8 @@ class PushTokenOut(BaseModel):
 
 
 Channels = Annotated[list[Channel], Field(max_length=3, examples=[["email", "push"]])]
+ReminderMinutes = Literal[0, 10, 30, 60, 1440]  # contacts.REMINDER_CHOICES
+REMINDER_HELP = "how many minutes before a booking starts its reminder comes: 0 (none), 10, 30, 60 or 1440 (a day)"
 
 
 class PreferencesOut(BaseModel):
@@ -74,6 +76,7 @@ class PreferencesOut(BaseModel):
     bookings: Channels
     recruitment: Channels
     attendance: Channels
+    booking_reminder_minutes: ReminderMinutes = Field(description=REMINDER_HELP)
 
 
 class PreferencesIn(BaseModel):
@@ -85,9 +88,11 @@ class PreferencesIn(BaseModel):
     bookings: Channels | None = None
     recruitment: Channels | None = None
     attendance: Channels | None = None
+    booking_reminder_minutes: ReminderMinutes | None = Field(default=None, description=REMINDER_HELP)
 
     def chosen(self) -> dict[Topic, list[Channel]]:
-        return {Topic(name): value for name, value in self.model_dump(exclude_none=True).items()}
+        topics = {t.value for t in Topic}
+        return {Topic(name): value for name, value in self.model_dump(exclude_none=True).items() if name in topics}
 
 
 class MessageOut(BaseModel):

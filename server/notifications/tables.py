@@ -22,6 +22,7 @@ class Contact(Base):
     whatsapp: Mapped[str | None] = mapped_column(String(20), index=True)  # E.164, e.g. +6281234567890
     language: Mapped[str] = mapped_column(String(2))  # id | en
     whatsapp_inbound_at: Mapped[datetime | None]  # when they last wrote to us: free text for 24 h after
+    reminder_minutes: Mapped[int] = mapped_column(Integer, default=30, server_default="30")  # 0: no reminders
     updated_at: Mapped[datetime]
 
 

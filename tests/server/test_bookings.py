@@ -237,6 +237,60 @@ def test_approving_one_of_two_overlapping_requests_rejects_the_other_and_tells_b
     assert (first.id, "booking_approved") in sent and (second.id, "booking_rejected") in sent
 
 
+def _reminders(database: Database, booking_id: str) -> dict[str, datetime]:
+    with database.session() as session:
+        return {m.person_id: m.next_attempt_at for m in session.scalars(
+            select(Message).where(Message.notification_key == f"booking:{booking_id}:reminder",
+                                  Message.status == "queued"))}
+
+
+def test_reminders_come_at_the_lead_time_each_person_chose(client: TestClient, admin: Person, database: Database,
+                                                           make_person: Callable[..., Person]) -> None:
+    room = make_room(client, admin)
+    holder, early, off, default = (make_person(Role.LECTURER), make_person(Role.STUDENT), make_person(Role.STUDENT),
+                                   make_person(Role.STUDENT))
+    for person in (holder, early, off, default):
+        client.put("/api/v1/me/contact", json={"email": f"{person.number}@example.ac.id"},
+                   headers=person.headers).raise_for_status()
+    assert client.get("/api/v1/me/notification-preferences",
+                      headers=default.headers).json()["booking_reminder_minutes"] == 30
+    for person, minutes in ((early, 60), (off, 0)):
+        chosen = client.put("/api/v1/me/notification-preferences", json={"booking_reminder_minutes": minutes},
+                            headers=person.headers)
+        assert chosen.status_code == 200 and chosen.json()["booking_reminder_minutes"] == minutes, chosen.text
+        assert chosen.json()["bookings"] == ["email", "push", "whatsapp"]  # the channels stay as they were
+    bad = client.put("/api/v1/me/notification-preferences", json={"booking_reminder_minutes": 45},
+                     headers=early.headers)
+    assert bad.status_code == 422 and "booking_reminder_minutes" in bad.text
+    day = next_weekday(3)
+    made = book(client, holder, room, at(day, 9), at(day, 10),
+                participants=[early.number, off.number, default.number])
+    assert made.status_code == 201, made.text
+    booking_id = made.json()["bookings"][0]["id"]
+    start = datetime.combine(day, time(9), tzinfo=JAKARTA)
+    due = _reminders(database, booking_id)
+    assert set(due) == {holder.id, early.id, default.id}  # who chose off gets none
+    assert due[early.id] == start - timedelta(minutes=60)  # at 60 minutes before, and not at 30 as well
+    assert due[holder.id] == due[default.id] == start - timedelta(minutes=30)  # the default stays 30
+
+    later = datetime.combine(day, time(13), tzinfo=JAKARTA)  # an edit moves each reminder with the booking
+    moved = client.patch(f"/api/v1/bookings/{booking_id}", headers=holder.headers,
+                         json={"starts_at": later.isoformat(), "ends_at": (later + timedelta(hours=1)).isoformat()})
+    assert moved.status_code == 200, moved.text
+    due = _reminders(database, booking_id)
+    assert due == {holder.id: later - timedelta(minutes=30), early.id: later - timedelta(minutes=60),
+                   default.id: later - timedelta(minutes=30)}
+    client.put("/api/v1/me/notification-preferences", json={"booking_reminder_minutes": 1440},
+               headers=default.headers).raise_for_status()  # a new choice moves the waiting reminder...
+    client.put("/api/v1/me/notification-preferences", json={"booking_reminder_minutes": 0},
+               headers=holder.headers).raise_for_status()  # ...or drops it
+    assert _reminders(database, booking_id) == {early.id: later - timedelta(minutes=60),
+                                                default.id: later - timedelta(days=1)}
+    assert client.post(f"/api/v1/bookings/{booking_id}:cancel", json={},
+                       headers=holder.headers).status_code == 200
+    assert _reminders(database, booking_id) == {}  # a cancelled booking's reminders are withdrawn, everyone's
+
+
 def _device_room(client: TestClient, admin: Person, kiosk: Kiosk, **extra: Any) -> dict[str, Any]:
     return make_room(client, admin, code="LAB-1", **extra)  # the kiosk fixture stands at LAB-1's door
 
