@@ -132,7 +132,8 @@ class Kiosk:
     def enrolment(self) -> EnrolmentService:
         """The enrolment service on this kiosk's store and engine, with [enrol] from its config file (the
         screen's technician mode enrols through it)."""
-        return EnrolmentService(self.store, self.engine, enrol_config.load(self.config.path or DEFAULT_CONFIG))
+        return EnrolmentService(self.store, self.engine, enrol_config.load(self.config.path or DEFAULT_CONFIG),
+                                self.liveness.checker if self.liveness is not None else None)
 
     def device_id(self) -> str:
         return self.store.sync_value("device_id") or self.config.kiosk.device_id

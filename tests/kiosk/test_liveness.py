@@ -214,3 +214,17 @@ def test_a_spoof_event_is_valid_on_the_wire() -> None:
         EventIn.model_validate({**event.contract(), "person": "2201234567"})
     with pytest.raises(ValueError):
         new_event("2201234567", "spoof", "face", time.time(), score=0.4, margin=0.1, model_id="m")
+
+
+def test_enrolment_refuses_a_shot_judged_an_attack(pad_models: Path, kiosk_engine: FaceEngine, msu: Path) -> None:
+    from enroll.capture import ATTACK, Capture
+    from enroll.config import EnrolConfig
+
+    checker = LivenessChecker.from_dir(pad_models)
+    capture = Capture("MSU001", "MSU subject 001", "19800101", kiosk_engine, EnrolConfig(), checker)
+    attack = capture.offer(read_image(image_files(msu / "attack")[0]))  # a replay of the person
+    assert not attack.accepted and attack.reasons == (ATTACK,)
+    assert "a photo or a screen" in attack.describe() and attack.measures["live_score"] < checker.thresholds.attack
+    live = capture.offer(read_image(image_files(msu / "live")[0]))
+    assert live.accepted, live.describe()
+    assert capture.rejected == {ATTACK: 1}
