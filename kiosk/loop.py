@@ -272,7 +272,6 @@ class Loop:
         score = track.liveness.score
         event = self.presence.spoof_face(frame.wall, score, score - self.liveness.thresholds.attack,
                                          self.liveness.model_id, first_wall=track.first_wall)
-        self.metrics.not_faces.labels("spoof").inc()
         log("decision", outcome="spoof", method="face", person=None, score=round(score, 4),
             why=track.liveness.why, seq=event.seq if event else None, track=track.id, frame=frame.index)
 
