@@ -36,8 +36,10 @@ run: models
 test: system models lint typecheck
 	$(BIN)/pytest -n auto --dist worksteal
 
-# Debian packages the tests need (virtual screen for the GUI tests, OCR for transcripts, a browser for web pages).
-SYSTEM_PACKAGES := xvfb xdotool xauth tesseract-ocr tesseract-ocr-ind chromium
+# Debian packages the tests need (virtual screen for the GUI tests, OCR for transcripts, a browser for web
+# pages: tests/web drive Debian's chromium through Playwright; its fonts for stable screenshots; wrk drives
+# bench/server.py).
+SYSTEM_PACKAGES := xvfb xdotool xauth tesseract-ocr tesseract-ocr-ind chromium chromium-driver fonts-liberation wrk
 system:
 	@missing=""; for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \

@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import delete, func, insert, select  # noqa: E402
 
-from bench.server import free_port, scratch_database  # noqa: E402
+from bench.benchdb import free_port, scratch_database  # noqa: E402
 from server.auth import service as auth  # noqa: E402
 from server.auth.passwords import Passwords  # noqa: E402
 from server.auth.roles import Role  # noqa: E402

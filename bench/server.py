@@ -1,23 +1,32 @@
-"""Server throughput on loopback: event ingest (500-event batches) and a typical authenticated GET
-under 64 concurrent connections, on SQLite and on PostgreSQL, against a real `labgate-server run`.
+"""labgate-server against the floor of its own stack, in one run: real server processes on loopback,
+load from ``wrk`` (compiled, Debian's package, ``make system``), on SQLite and PostgreSQL with 200
+people, with 1 and 2 server processes.
 
-    .venv/bin/python bench/server.py [--batches 20] [--requests 3000] [--concurrency 64] [--workers 1]
-                                     [--backends sqlite,postgresql] [--postgres postgresql://root@127.0.0.1/test]
+    .venv/bin/python bench/server.py [--seconds 5] [--connections 32] [--threads 2] [--workers 1,2]
+                                     [--backends sqlite,postgresql] [--batches 20]
+                                     [--postgres postgresql://root@127.0.0.1:5432/test]
 
-The load generator (asyncio + httpx) runs on the same machine as the server and takes CPU from it,
-so the numbers are a floor. Prints a table; never imported by tests; never gates CI.
+For each database and process count it measures, one after the other on the same database:
+``GET /api/v1/people?limit=50`` signed in (an admin's bearer token) and ``GET /health`` on
+labgate-server, then the same people page and a ``/hello`` on ``bench/minimal_app.py`` (FastAPI +
+SQLAlchemy, nothing else) run by the same uvicorn with the same options, and prints requests/s,
+p50/p95/p99 latency and the ratio labgate/minimal. Then event ingest: ``--batches`` batches of 500
+events from one kiosk (events/s and batch times), and that it stayed exactly-once (the same batch
+again, under its key and under a new key, stores nothing new; the database holds each event once).
+
+wrk runs on the same 2-core machine as the servers (its 2 threads take CPU from them), so the
+absolute figures are a floor and move with whatever else runs; the ratios are the point. Every
+request must answer 200: any other status or socket error is printed. Never imported by tests.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
-import socket
-import statistics
+import re
+import shutil
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -32,208 +41,278 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from server.auth import service as auth  # noqa: E402
-from server.auth.passwords import Passwords  # noqa: E402
-from server.auth.roles import Role  # noqa: E402
-from server.core import migrations  # noqa: E402
-from server.core.database import Database  # noqa: E402
-from server.core.settings import Settings  # noqa: E402
-from server.people import service as people  # noqa: E402
-from server.people.schemas import Kind, PersonIn  # noqa: E402
+from bench.benchdb import ADMIN, PASSWORD, free_port, scratch  # noqa: E402
 
-PASSWORD = "benchmark password"
-REFERENCE = "seeds' FastAPI system: 618 ms mean response, 1.79 req/s"
+PEOPLE = "/api/v1/people?limit=50"
+UVICORN = ["--no-server-header", "--no-proxy-headers", "--no-access-log", "--log-level", "warning"]
 
 
-@dataclass
-class Result:
-    backend: str
-    ingest_eps: float
-    batch_ms: tuple[float, float]  # median, p95
-    get_rps: float
-    get_ms: tuple[float, float, float]  # mean, p50, p95
-    errors: int
+@dataclass(frozen=True)
+class Load:
+    """What wrk measured for one URL."""
+
+    rps: float
+    p50: float  # ms
+    p95: float
+    p99: float
+    requests: int
+    bad: int  # non-2xx answers and socket errors
+    cpu_us: float = 0.0  # the server's CPU time (all its processes and threads) per request
 
 
-def scratch_database(kind: str, postgres: str) -> tuple[str, Any]:
-    """(URL, cleanup) of an empty database."""
-    name = f"labgate_bench_{uuid.uuid4().hex[:8]}"
-    if kind == "sqlite":
-        folder = tempfile.TemporaryDirectory()
-        return f"sqlite:///{folder.name}/{name}.db", folder.cleanup
-    import psycopg
+    def cell(self) -> str:
+        return f"{self.rps:,.0f}"
 
-    admin_url = postgres.replace("postgresql+psycopg://", "postgresql://")
-    with psycopg.connect(admin_url, autocommit=True) as connection:
-        connection.execute(f'CREATE DATABASE "{name}"')
-
-    def drop() -> None:
-        with psycopg.connect(admin_url, autocommit=True) as connection:
-            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-    return admin_url.rsplit("/", 1)[0] + f"/{name}", drop
+    def latency(self) -> str:
+        return f"{self.p50:.1f} / {self.p95:.1f} / {self.p99:.1f}"
 
 
-def seed(url: str, people_count: int) -> None:
-    database = Database(url)
-    migrations.upgrade(database)
-    settings = Settings(database_url=url)
-    keys = auth.Keys(settings, Passwords(settings), b"unused")
-    with database.session() as session:
-        admin = people.create(session, None, PersonIn(number="1970000001", name="Bench Admin", kind=Kind.STAFF,
-                                                      roles=[Role.ADMIN]))
-        auth.set_password(session, keys, None, admin.id, PASSWORD)
-        for i in range(people_count):
-            people.create(session, None, PersonIn(number=f"22010{i:05d}", name=f"Student {i}"))
-    database.dispose()
+# wrk's Lua hook: after the run, print the percentiles the table needs (microseconds), one per line.
+REPORT = """
+done = function(summary, latency, requests)
+  for _, p in pairs({50, 95, 99}) do
+    io.write(string.format("percentile %d %d\\n", p, latency:percentile(p)))
+  end
+  io.write(string.format("errors %d %d %d %d %d\\n", summary.errors.connect, summary.errors.read,
+                         summary.errors.write, summary.errors.status, summary.errors.timeout))
+  io.write(string.format("total %d %d\\n", summary.requests, summary.duration))
+end
+"""
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def start(url: str, workers: int) -> tuple[subprocess.Popen[bytes], str]:
-    """A `labgate-server run` on a free loopback port, up and answering /health; the caller stops it."""
-    port = free_port()
-    env = {**os.environ, "LABGATE_DATABASE_URL": url, "LABGATE_FACES_ENABLED": "false", "LABGATE_LOG_LEVEL": "warning"}
-    log = os.environ.get("BENCH_SERVER_LOG")  # a file for the server's log, when something goes wrong
-    with Path(log).open("w") if log else nullcontext(None) as log_file:  # the server keeps its own copy
-        process = subprocess.Popen([sys.executable, "-m", "server.cli", "run", "--port", str(port), "--workers",
-                                    str(workers)], env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
-                                   stderr=log_file or subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of a process and all its descendants, from /proc."""
+    total, stack = 0.0, [pid]
+    while stack:
+        current = stack.pop()
         try:
-            if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                return process, base
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    process.terminate()
-    process.wait(timeout=30)
-    raise RuntimeError(f"labgate-server did not start on {base}; set BENCH_SERVER_LOG=<file> to see its log")
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            for task in Path(f"/proc/{current}/task").iterdir():
+                stack += [int(child) for child in (task / "children").read_text().split()]
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return total
+
+
+def wrk(url: str, seconds: float, connections: int, threads: int, headers: dict[str, str], script: Path,
+        pid: int | None = None) -> Load:
+    before = cpu_seconds(pid) if pid else 0.0
+    command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--timeout", "10s",
+               "-s", str(script)]
+    for name, value in headers.items():
+        command += ["-H", f"{name}: {value}"]
+    output = subprocess.run([*command, url], capture_output=True, text=True, timeout=seconds + 60, check=True).stdout
+    used = cpu_seconds(pid) - before if pid else 0.0
+    percentiles = {int(p): int(v) / 1000 for p, v in re.findall(r"^percentile (\d+) (\d+)$", output, re.M)}
+    errors = [int(n) for n in re.search(r"^errors (\d+) (\d+) (\d+) (\d+) (\d+)$", output, re.M).groups()]  # type: ignore[union-attr]
+    requests, duration_us = (int(n) for n in re.search(r"^total (\d+) (\d+)$", output, re.M).groups())  # type: ignore[union-attr]
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    bad = sum(errors[:3]) + errors[4] + (int(non_2xx.group(1)) if non_2xx else 0)
+    if bad:
+        print(f"  {url}: {bad} failed requests (connect/read/write/status/timeout {errors})", file=sys.stderr)
+    return Load(requests / (duration_us / 1e6), percentiles[50], percentiles[95], percentiles[99], requests, bad,
+                used / max(1, requests) * 1e6)
 
 
 @contextmanager
-def serving(url: str, workers: int) -> Iterator[str]:
-    """``start``, then stop the server on the way out."""
-    process, base = start(url, workers)
+def process(command: list[str], url: str, ready: str) -> Iterator[tuple[str, int]]:
+    """A server process on a free loopback port (``{port}`` in ``command``), answering ``ready`` with 200."""
+    port = free_port()
+    env = {**os.environ, "LABGATE_DATABASE_URL": url, "LABGATE_FACES_ENABLED": "false", "LABGATE_LOG_LEVEL": "warning"}
+    log = os.environ.get("BENCH_SERVER_LOG")  # a file for the servers' logs, when something goes wrong
+    with Path(log).open("a") if log else nullcontext(None) as log_file:
+        server = subprocess.Popen([part.replace("{port}", str(port)) for part in command], env=env, cwd=ROOT,
+                                  stdout=subprocess.DEVNULL, stderr=log_file or subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
     try:
-        yield base
+        deadline = time.monotonic() + 240  # a loaded machine starts two workers slowly
+        while True:
+            try:
+                if httpx.get(base + ready, timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{command[2]} did not start on {base}; set BENCH_SERVER_LOG=<file> to see its log")
+            time.sleep(0.2)
+        yield base, server.pid
     finally:
-        process.terminate()
-        process.wait(timeout=30)
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def labgate(url: str, workers: int) -> Any:
+    return process([sys.executable, "-m", "server.cli", "run", "--port", "{port}", "--workers", str(workers),
+                    "--no-access-log"], url, "/health")
+
+
+def minimal(url: str, workers: int) -> Any:
+    return process([sys.executable, "-m", "uvicorn", "bench.minimal_app:create_app", "--factory", "--host",
+                    "127.0.0.1", "--port", "{port}", "--workers", str(workers), *UVICORN], url, "/hello")
+
+
+def sign_in(base: str) -> dict[str, str]:
+    reply = httpx.post(f"{base}/api/v1/auth/login", json={"number": ADMIN, "password": PASSWORD}, timeout=30)
+    reply.raise_for_status()
+    return {"Authorization": f"Bearer {reply.json()['access_token']}"}
+
+
+def same_page(ours: Any, floor: Any) -> None:
+    """labgate's page and the minimal app's hold the same people (ids, numbers, roles) and total."""
+    def key(page: Any) -> Any:
+        return page["total"], [(p["id"], p["number"], p["roles"]) for p in page["items"]]
+
+    assert key(ours) == key(floor), "the minimal app's page differs from labgate-server's"
 
 
 def events(start_seq: int, count: int) -> list[dict[str, Any]]:
     base = datetime(2026, 11, 22, 1, 0, tzinfo=UTC)
-    return [{"id": str(uuid.uuid4()), "seq": s, "person": f"22010{s % 200:05d}", "outcome": "accept",
-             "method": "face", "score": 0.73, "margin": 0.21, "model_id": "bench-model",
+    return [{"id": str(uuid.uuid4()), "seq": s, "person": f"22010{s % 200:05d}",
+             "outcome": "accept", "method": "face", "score": 0.73, "margin": 0.21, "model_id": "bench-model",
              "captured_at": (base + timedelta(seconds=s)).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
              "clock_suspect": False} for s in range(start_seq, start_seq + count)]
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+@dataclass(frozen=True)
+class Ingest:
+    eps: float
+    batch_ms: tuple[float, float]  # median, p95
+    exactly_once: str
+    cpu_ms: float  # the server's CPU time per batch of 500
 
 
-def measure_ingest(base: str, admin: dict[str, str], batches: int) -> tuple[float, tuple[float, float]]:
+def measure_ingest(base: str, pid: int, url: str, admin: dict[str, str], batches: int) -> Ingest:
     device = httpx.post(f"{base}/api/v1/devices", json={"name": "bench", "room": "LAB-1", "model_id": "bench-model"},
-                        headers=admin).json()
-    url = f"{base}/api/v1/devices/{device['device']['id']}/events:batch"
+                        headers=admin, timeout=30).json()
+    push = f"{base}/api/v1/devices/{device['device']['id']}/events:batch"
     token = "lgd_" + uuid.uuid4().hex + uuid.uuid4().hex  # the device token the kiosk makes at activation
     httpx.post(f"{base}/api/v1/devices/{device['device']['id']}:activate", timeout=30,
                json={"provisioning_token": device["provisioning_token"], "device_token": token}).raise_for_status()
     headers = {"Authorization": f"Bearer {token}"}
-    bodies = [{"events": events(1 + i * 500, 500)} for i in range(batches)]
+    bodies = [{"events": events(11 + i * 500, 500)} for i in range(batches)]  # after the warm-up's 1..10
+    keys = [str(uuid.uuid4()) for _ in bodies]
     times: list[float] = []
-    with httpx.Client(timeout=120) as client:
-        client.post(url, json={"events": events(10_000_000, 10)}, headers={**headers, "Idempotency-Key": "warm"})
-        started = time.perf_counter()
-        for body in bodies:
+    with httpx.Client(timeout=120, headers=headers) as client:
+        client.post(push, json={"events": events(1, 10)}, headers={"Idempotency-Key": "warm"})
+        started, cpu_before = time.perf_counter(), cpu_seconds(pid)
+        for body, key in zip(bodies, keys, strict=True):
             t0 = time.perf_counter()
-            reply = client.post(url, json=body, headers={**headers, "Idempotency-Key": str(uuid.uuid4())})
+            reply = client.post(push, json=body, headers={"Idempotency-Key": key})
             times.append(time.perf_counter() - t0)
-            assert reply.status_code == 200 and all(r["status"] == "accepted" for r in reply.json()["results"])
-        total = time.perf_counter() - started
-    return batches * 500 / total, (statistics.median(times) * 1000, percentile(times, 0.95) * 1000)
+            assert reply.status_code == 200, reply.text
+            assert all(r["status"] == "accepted" for r in reply.json()["results"]), reply.text[:300]
+        total, cpu = time.perf_counter() - started, cpu_seconds(pid) - cpu_before
+        again = client.post(push, json=bodies[0], headers={"Idempotency-Key": keys[0]})  # a retried request
+        anew = client.post(push, json=bodies[0], headers={"Idempotency-Key": str(uuid.uuid4())})  # re-sent events
+    replayed = again.status_code == 200 and all(r["status"] == "accepted" for r in again.json()["results"])
+    duplicates = anew.status_code == 200 and all(r["status"] == "duplicate" for r in anew.json()["results"])
+    stored = count_events(url)
+    held = replayed and duplicates and stored == batches * 500 + 10
+    verdict = "yes" if held else f"NO (replay {replayed}, duplicates {duplicates}, {stored} stored)"
+    ordered = sorted(times)
+    return Ingest(batches * 500 / total, (ordered[len(ordered) // 2] * 1000,
+                                          ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))] * 1000), verdict,
+                  cpu / batches * 1000)
 
 
-async def measure_get(base: str, admin: dict[str, str], requests: int,
-                      concurrency: int) -> tuple[float, tuple[float, float, float], int]:
-    """(requests/s, (mean, p50, p95) latency in ms, errors)."""
-    url = f"{base}/api/v1/people?limit=50"
-    latencies: list[float] = []
-    errors = 0
-    queue: asyncio.Queue[int] = asyncio.Queue()
-    for i in range(requests):
-        queue.put_nowait(i)
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(limits=limits, timeout=60, headers=admin) as client:
-        for _ in range(concurrency):  # warm every connection
-            await client.get(url)
+def count_events(url: str) -> int:
+    from sqlalchemy import text
 
-        async def worker() -> None:
-            nonlocal errors
-            while not queue.empty():
-                queue.get_nowait()
-                t0 = time.perf_counter()
-                try:
-                    response = await client.get(url)
-                    errors += response.status_code != 200
-                except httpx.HTTPError as exc:
-                    errors += 1
-                    print(f"GET failed: {type(exc).__name__}: {exc}", file=sys.stderr)
-                latencies.append(time.perf_counter() - t0)
+    from server.core.database import Database
 
-        started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        total = time.perf_counter() - started
-    latency = (statistics.fmean(latencies) * 1000, percentile(latencies, 0.5) * 1000,
-               percentile(latencies, 0.95) * 1000)
-    return requests / total, latency, errors
-
-
-def run(kind: str, args: argparse.Namespace) -> Result:
-    url, cleanup = scratch_database(kind, args.postgres)
+    database = Database(url)
     try:
-        seed(url, 200)
-        with serving(url, args.workers) as base:
-            tokens = httpx.post(f"{base}/api/v1/auth/login", json={"number": "1970000001", "password": PASSWORD}).json()
-            admin = {"Authorization": f"Bearer {tokens['access_token']}"}
-            eps, batch_ms = measure_ingest(base, admin, args.batches)
-            rps, get_ms, errors = asyncio.run(measure_get(base, admin, args.requests, args.concurrency))
+        with database.engine.connect() as connection:
+            return int(connection.execute(text("SELECT count(*) FROM events")).scalar_one())
     finally:
-        cleanup()
-    return Result(kind, eps, batch_ms, rps, get_ms, errors)
+        database.dispose()
+
+
+@dataclass(frozen=True)
+class Row:
+    backend: str
+    workers: int
+    endpoint: str
+    ours: Load
+    floor: Load
+
+
+def run(kind: str, args: argparse.Namespace, script: Path) -> tuple[list[Row], Ingest | None]:
+    rows: list[Row] = []
+    ingest: Ingest | None = None
+
+    def load(pid: int, url: str, headers: dict[str, str] | None = None) -> Load:
+        wrk(url, 1, args.connections, args.threads, headers or {}, script)  # warm every process and connection
+        return wrk(url, args.seconds, args.connections, args.threads, headers or {}, script, pid)
+
+    with scratch(kind, args.postgres, 200) as url:
+        for workers in args.workers:
+            print(f"{kind}, {workers} process(es): labgate-server ...", file=sys.stderr)
+            with labgate(url, workers) as (base, pid):
+                admin = sign_in(base)
+                ours_page = httpx.get(base + PEOPLE, headers=admin, timeout=30).json()
+                people = load(pid, base + PEOPLE, admin)
+                health = load(pid, base + "/health")
+            print(f"{kind}, {workers} process(es): minimal app ...", file=sys.stderr)
+            with minimal(url, workers) as (base, pid):
+                same_page(ours_page, httpx.get(base + PEOPLE, timeout=30).json())
+                floor_people = load(pid, base + PEOPLE)
+                hello = load(pid, base + "/hello")
+            rows += [Row(kind, workers, "people", people, floor_people), Row(kind, workers, "health", health, hello)]
+        if args.batches:
+            print(f"{kind}: ingest ...", file=sys.stderr)
+            with labgate(url, 1) as (base, pid):
+                ingest = measure_ingest(base, pid, url, sign_in(base), args.batches)
+    return rows, ingest
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--batches", type=int, default=20, help="500-event batches to push")
-    parser.add_argument("--requests", type=int, default=3000, help="GET requests in the load test")
-    parser.add_argument("--concurrency", type=int, default=64)
-    parser.add_argument("--workers", type=int, default=1, help="server processes")
+    parser.add_argument("--seconds", type=float, default=5, help="length of each measured wrk run")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--threads", type=int, default=2, help="wrk's threads")
+    parser.add_argument("--workers", default="1,2", help="server process counts to measure")
+    parser.add_argument("--batches", type=int, default=20, help="500-event batches to push (0: no ingest)")
     parser.add_argument("--backends", default="sqlite,postgresql")
     parser.add_argument("--postgres", default=os.environ.get("LABGATE_TEST_POSTGRES",
                                                              "postgresql://root@127.0.0.1:5432/test"))
     args = parser.parse_args()
-    results = [run(kind, args) for kind in args.backends.split(",")]
-    print(f"\nlabgate-server on loopback, {args.workers} worker(s), {os.cpu_count()} CPUs shared with the load "
-          f"generator; ingest: {args.batches} x 500 events, one kiosk; GET /api/v1/people?limit=50 (signed in): "
-          f"{args.requests} requests over {args.concurrency} connections\n")
-    print("| database | ingest events/s | batch of 500, ms (median / p95) | GET req/s | GET ms mean | "
-          "GET ms (p50 / p95) | errors |")
-    print("|---|---|---|---|---|---|---|")
-    for r in results:
-        print(f"| {r.backend} | {r.ingest_eps:,.0f} | {r.batch_ms[0]:.0f} / {r.batch_ms[1]:.0f} | {r.get_rps:,.0f} | "
-              f"{r.get_ms[0]:.0f} | {r.get_ms[1]:.0f} / {r.get_ms[2]:.0f} | {r.errors} |")
-    print(f"| reference | not reported | not reported | 1.79 | 618 | not reported | not reported |   ({REFERENCE}; "
-          f"its load and hardware are not known)")
+    args.workers = [int(n) for n in args.workers.split(",")]
+    if shutil.which("wrk") is None:
+        print("bench/server.py needs wrk: `make system` installs it (Debian package wrk)", file=sys.stderr)
+        return 2
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        script = Path(folder) / "report.lua"
+        script.write_text(REPORT)
+        results = [run(kind, args, script) for kind in args.backends.split(",")]
+
+    print(f"\nlabgate-server against bench/minimal_app.py (FastAPI + SQLAlchemy, nothing else) on loopback, "
+          f"{os.cpu_count()} CPUs shared with wrk ({args.threads} threads, {args.connections} connections, "
+          f"{args.seconds:g} s per row); 200 people.\n"
+          f"people: GET {PEOPLE} (labgate: signed in as an admin; minimal: no sign-in, the same page). "
+          f"health: labgate's GET /health (database and schema revision checked) against the minimal GET /hello.\n")
+    print("| database | processes | endpoint | labgate req/s | minimal req/s | ratio | server CPU µs/request "
+          "(labgate / minimal) | CPU ratio | labgate ms p50 / p95 / p99 | minimal ms p50 / p95 / p99 | failed |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for rows, _ in results:
+        for r in rows:
+            print(f"| {r.backend} | {r.workers} | {r.endpoint} | {r.ours.cell()} | {r.floor.cell()} | "
+                  f"{r.ours.rps / r.floor.rps:.2f}x | {r.ours.cpu_us:,.0f} / {r.floor.cpu_us:,.0f} | "
+                  f"{r.floor.cpu_us / r.ours.cpu_us:.2f}x | {r.ours.latency()} | {r.floor.latency()} | "
+                  f"{r.ours.bad} / {r.floor.bad} |")
+    print("\n(CPU ratio: the minimal app's server CPU per request over labgate's; it moves less than req/s "
+          "when other work shares the machine.)")
+    print(f"\nevent ingest: {args.batches} batches of 500 events from one kiosk, one after the other, 1 process\n")
+    print("| database | events/s | batch of 500, ms (median / p95) | server CPU ms per batch | events per "
+          "server CPU second | exactly-once |")
+    print("|---|---|---|---|---|---|")
+    for (_, ingest), kind in zip(results, args.backends.split(","), strict=True):
+        if ingest:
+            print(f"| {kind} | {ingest.eps:,.0f} | {ingest.batch_ms[0]:.0f} / {ingest.batch_ms[1]:.0f} | "
+                  f"{ingest.cpu_ms:.0f} | {500 / ingest.cpu_ms * 1000:,.0f} | {ingest.exactly_once} |")
     return 0
 
 

@@ -45,7 +45,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.server import PASSWORD, percentile, scratch_database, seed, start  # noqa: E402
+from bench.benchdb import PASSWORD, percentile, scratch_database, seed, start  # noqa: E402
 from device import config as device_config  # noqa: E402
 from device.events import new_event  # noqa: E402
 from device.store import Store  # noqa: E402

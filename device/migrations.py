@@ -106,6 +106,12 @@ CREATE TABLE commands (                                 -- commands from the ser
     acked_at TEXT
 );
 """),
+    (3, "bookings: the holder's number, participants, check-in opening (the door says a walk-in checked in)", """
+ALTER TABLE bookings ADD COLUMN holder_number TEXT NOT NULL DEFAULT '';  -- NIM/NIP of the holder
+ALTER TABLE bookings ADD COLUMN participants TEXT NOT NULL DEFAULT '[]'; -- JSON list of numbers
+ALTER TABLE bookings ADD COLUMN check_in_from TEXT;     -- UTC; check-in by presence opens then (NULL: at the start)
+ALTER TABLE bookings ADD COLUMN status TEXT NOT NULL DEFAULT 'confirmed';  -- confirmed | checked_in | completed
+"""),
     (4, "events may be 'spoof' (liveness: a photo or screen held up); the table is rebuilt, seq carries on", """
 CREATE TABLE events_new (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, -- the device's monotonic sequence, from 1, never reused

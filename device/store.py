@@ -100,6 +100,16 @@ class Booking:
     holder: str
     starts_at: str
     ends_at: str
+    id: str = ""
+    holder_number: str = ""
+    participants: tuple[str, ...] = ()
+    check_in_from: str = ""
+
+    def checks_in(self, number: str, stamp: str) -> bool:
+        """Would ``number`` walking in at ``stamp`` (UTC ISO) check this booking in (holder or participant,
+        between check-in opening and the end)? The server decides; the door says what it will do."""
+        opens = self.check_in_from or self.starts_at
+        return (number == self.holder_number or number in self.participants) and opens <= stamp < self.ends_at
 
 
 def now_iso() -> str:
@@ -545,12 +555,35 @@ class Store:
             return None
         stamp = iso_utc(at_unix)
         row = self.db.conn.execute(
-            "SELECT title, holder, starts_at, ends_at FROM bookings WHERE room = ? AND starts_at <= ? AND ends_at > ?"
+            f"SELECT {BOOKING_COLUMNS} FROM bookings WHERE room = ? AND starts_at <= ? AND ends_at > ?"
             " ORDER BY starts_at DESC LIMIT 1", (room, stamp, stamp)).fetchone()
-        return Booking(*row) if row else None
+        return _booking_row(row) if row else None
+
+    def check_in_booking(self, room: str, number: str, at_unix: float) -> Booking | None:
+        """The booking of ``room`` that ``number`` walking in now checks in (the earliest), or None."""
+        if not room or not number:
+            return None
+        stamp = iso_utc(at_unix)
+        rows = self.db.conn.execute(
+            f"SELECT {BOOKING_COLUMNS} FROM bookings WHERE room = ? AND COALESCE(check_in_from, starts_at) <= ?"
+            " AND ends_at > ? ORDER BY starts_at", (room, stamp, stamp)).fetchall()
+        return next((b for b in map(_booking_row, rows) if b.checks_in(number, stamp)), None)
 
     def integrity(self) -> str:
         return str(self.db.conn.execute("PRAGMA integrity_check").fetchone()[0])
+
+
+BOOKING_COLUMNS = "title, holder, starts_at, ends_at, id, holder_number, participants, check_in_from"
+
+
+def _booking_row(row: tuple[Any, ...]) -> Booking:
+    title, holder, starts, ends, booking_id, number, participants, opens = row
+    try:
+        people = json.loads(participants or "[]")
+    except ValueError:
+        people = []
+    return Booking(title, holder, starts, ends, booking_id, number or "",
+                   tuple(p for p in people if isinstance(p, str)) if isinstance(people, list) else (), opens or "")
 
 
 def _face_templates(conn: sqlite3.Connection, model_id: str, exclude: str | None) -> dict[str, np.ndarray]:

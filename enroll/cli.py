@@ -191,6 +191,7 @@ def _import(service: EnrolmentService, args: argparse.Namespace, actor: str) -> 
     report = import_folder(service, args.folder, actor, consent=args.consent, max_photos=args.max_photos,
                            progress=bar, dry_run=args.dry_run)
     _print_report(report, args.folder, args.dry_run)
+    print(_kiosk_threshold(service))
     if args.report:
         _write_report(report, args.report)
         print(f"report: {args.report}")
@@ -212,6 +213,15 @@ def _print_report(report: ImportReport, folder: Path, dry_run: bool) -> None:
         print(f"refused {person.number}: {person.kind}: {person.message}")
     for note in report.notes:
         print(f"note: {note}")
+
+
+def _kiosk_threshold(service: EnrolmentService) -> str:
+    """The τ_accept the kiosk decides with for the gallery as it now stands (the duplicate check used
+    the same rule for the gallery each person joined)."""
+    from models.calibration import describe
+
+    size = len(service.store.templates(service.model_id))  # the people the kiosk loop loads
+    return f"kiosk decisions: {describe(service.engine.thresholds_for(size))}"
 
 
 def _write_report(report: ImportReport, path: Path) -> None:

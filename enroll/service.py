@@ -132,7 +132,6 @@ class EnrolmentService:
         aligned crops to keep (when [enrol] keep_crops), None to leave kept ones as they are.
         ``pending``: people checked earlier in a dry run, to be treated as enrolled."""
         vectors = _checked_vectors(number, vectors, self.engine.embedder.manifest.embedding_size)
-        thresholds = self.engine.thresholds
         if consent is None and self.store.person_record(number) is None:
             raise EnrolmentRefused("consent", f"{number}: no consent recorded")
         parted = checks.split(vectors, self.config.consistency)
@@ -144,7 +143,9 @@ class EnrolmentService:
                 "nothing saved, take the shots again", split=parted)
 
         def check(gallery: dict[str, np.ndarray]) -> None:
-            found = collisions(vectors, {**gallery, **(pending or {})}, thresholds.accept)
+            others = {**gallery, **(pending or {})}
+            thresholds = self.engine.thresholds_for(len(others))  # the kiosk's τ for the gallery it holds
+            found = collisions(vectors, others, thresholds.accept)
             if found:
                 views = tuple(self._view(c) for c in found)
                 raise EnrolmentRefused(

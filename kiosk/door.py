@@ -39,6 +39,7 @@ class Greeting:
     booking: Booking | None = None
     repeat: bool = False  # already recorded within the cooldown: greeted, no new event
     seq: int | None = None
+    checked_in: Booking | None = None  # the booking this walk-in checks in (the server does it when the event arrives)
 
 
 @dataclass(frozen=True)

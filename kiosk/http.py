@@ -1,6 +1,7 @@
 """The kiosk's local HTTP endpoint (loopback unless configured), stdlib http.server in a thread.
 
-- ``GET /health``: JSON with camera state and fps, model id, outbox size, last sync, threads alive.
+- ``GET /health``: JSON with camera state and fps, model id, outbox size, last sync, threads alive, and
+  ``decision``: the gallery size, the τ chosen for it and the expected strangers accepted per walk-up.
 - ``GET /metrics``: Prometheus text.
 - ``GET /events?after=SEQ&limit=N`` with ``Authorization: Bearer <token>``: the contract's kiosk
   pull-out, so a server or a technician's laptop can fetch logs from a kiosk that cannot reach out.

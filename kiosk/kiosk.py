@@ -175,6 +175,15 @@ class Kiosk:
             alive["sync"] = self.sync.alive
         return alive
 
+    def decision(self) -> dict[str, Any]:
+        """The thresholds the loop decides with, chosen for the gallery it holds."""
+        t = self.loop.thresholds
+        return {"gallery_people": len(self.loop.gallery), "accept": t.accept, "unknown": t.unknown,
+                "margin": t.margin, "vote": list(self.loop.config.vote),
+                "target_fpir": self.engine.settings.target_fpir if t.gallery_size is not None else None,
+                "expected_fpir": t.expected_fpir,
+                "chosen_for_gallery": t.gallery_size is not None}
+
     def health(self) -> dict[str, Any]:
         status = self.camera.status
         return {
@@ -186,6 +195,7 @@ class Kiosk:
             "model_id": self.engine.model_id,
             "room": self.room(),
             "gallery_people": len(self.loop.gallery),
+            "decision": self.decision(),
             "outbox": self.store.outbox_size(),
             "pending_writes": self.presence.pending,
             "last_seq": self.store.last_seq(),

@@ -29,11 +29,11 @@ from kiosk.metrics import Metrics
 from kiosk.presence import Presence
 from kiosk.qr import QrScanner, code_covers, qr_detector
 from kiosk.tracker import Track, Tracker, TrackState
-from kiosk.votes import Verdict
 from models.decision import Outcome, decide
 from models.engine import FaceEngine
 from models.liveness import Liveness
 from models.quality import assess
+from models.votes import Verdict
 
 
 class Loop:
@@ -49,7 +49,7 @@ class Loop:
         k, n = config.vote
         self.tracker = Tracker(k, n, config.track_iou, config.track_ttl_s)
         self.gallery = engine.new_gallery()
-        self.thresholds = engine.thresholds
+        self.thresholds = engine.thresholds_for(0)  # chosen again for each gallery loaded
         self.quality = engine.settings.quality
         # The detector settings fitted to this camera's frame width; the engine's own stay as they are
         # (it is shared: enrolment and other loops in the same process detect with it too).
@@ -149,9 +149,15 @@ class Loop:
         gallery = self.engine.new_gallery()
         for person, vectors in self.store.templates(self.engine.model_id).items():
             gallery.add(person, vectors, self.engine.model_id)
-        self.gallery, self._gallery_version = gallery, version
+        thresholds = self.engine.thresholds_for(len(gallery))
+        self.gallery, self._gallery_version, self.thresholds = gallery, version, thresholds
         self.metrics.gallery_people.set(len(gallery))
-        log("gallery_loaded", people=len(gallery), model_id=self.engine.model_id, version=version)
+        self.metrics.accept_threshold.set(thresholds.accept)
+        if thresholds.expected_fpir is not None:
+            self.metrics.expected_fpir.set(thresholds.expected_fpir)
+        log("gallery_loaded", people=len(gallery), model_id=self.engine.model_id, version=version,
+            accept=thresholds.accept, expected_fpir=thresholds.expected_fpir,
+            target_fpir=self.engine.settings.target_fpir if thresholds.gallery_size is not None else None)
         return True
 
     def _expire(self) -> None:

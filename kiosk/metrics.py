@@ -36,6 +36,10 @@ class Metrics:
         self.camera_up = Gauge("labgate_kiosk_camera_up", "1 when the camera gives frames", registry=r)
         self.camera_reopens = Gauge("labgate_kiosk_camera_reopens", "Times the camera was reopened", registry=r)
         self.gallery_people = Gauge("labgate_kiosk_gallery_people", "People in the loaded gallery", registry=r)
+        self.accept_threshold = Gauge("labgate_kiosk_accept_threshold", "τ_accept in use for the loaded gallery",
+                                      registry=r)
+        self.expected_fpir = Gauge("labgate_kiosk_expected_fpir",
+                                   "Expected share of strangers accepted per walk-up at the gallery's size", registry=r)
 
     def bind(self, outbox: Callable[[], float], camera_fps: Callable[[], float], camera_up: Callable[[], float],
              reopens: Callable[[], float]) -> None:

@@ -109,7 +109,11 @@ class Presence:
     def greeting(self, number: str, method: str, wall: float, seq: int | None, repeat: bool = False) -> Greeting:
         person = self.store.person(number)
         booking = self.store.current_booking(self.room(), wall)
-        return Greeting(number, person.name if person and person.name else number, method, wall, booking, repeat, seq)
+        checked_in = None if repeat or seq is None else self.store.check_in_booking(self.room(), number, wall)
+        if checked_in is not None:
+            log("booking_check_in", booking=checked_in.id, person=number, seq=seq)
+        return Greeting(number, person.name if person and person.name else number, method, wall,
+                        booking or checked_in, repeat, seq, checked_in)
 
     # -- writing -----------------------------------------------------------------------------------
     def _write(self, event: Event, qr_jti: tuple[str, int] | None, first_wall: float | None) -> Event | None:

@@ -9,8 +9,8 @@ from enum import StrEnum
 import numpy as np
 
 from kiosk.liveness import TrackLiveness
-from kiosk.votes import Verdict, Vote
 from models.detector import Face
+from models.votes import Verdict, Vote
 
 
 class TrackState(StrEnum):

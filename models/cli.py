@@ -107,6 +107,10 @@ def _info(args: argparse.Namespace) -> int:
         mean = manifest.get("alignment", {}).get("embedding_mean")
         if mean:
             manifest["alignment"]["embedding_mean"] = f"<{len(mean)} values; --full shows them>"
+        tail = (manifest.get("thresholds") or {}).get("impostor_tail")
+        if tail:
+            manifest["thresholds"]["impostor_tail"] = (f"<the {len(tail)} highest impostor scores, {tail[0]} to "
+                                                       f"{tail[-1]}; --full shows them>")
     manifest["file"] = {"path": str(path), "bytes": path.stat().st_size, "sha256": catalog.sha256_of(path)}
     print(json.dumps(manifest, indent=2, sort_keys=True))
     return 0
@@ -147,6 +151,7 @@ def _compare(args: argparse.Namespace) -> int:
 
 def _demo(args: argparse.Namespace) -> int:
     from models import demo
+    from models.calibration import describe
 
     data = args.data or catalog.data_dir()
     if data is None:
@@ -157,8 +162,10 @@ def _demo(args: argparse.Namespace) -> int:
     print(demo.table(rows))
     for person, reasons in rejected.items():
         print(f"not enrolled for {person}: {'; '.join(reasons)}")
-    t = engine.thresholds
-    print(f"\nmodel {engine.model_id}; τ_accept {t.accept}, τ_unknown {t.unknown}, margin {t.margin}")
+    enrolled = len({row.truth for row in rows if row.truth is not None})
+    t = engine.thresholds_for(enrolled)  # what identify decided with: τ for the demo's gallery
+    print(f"\nmodel {engine.model_id}; {describe(t)} ({enrolled} people enrolled), τ_unknown {t.unknown}, "
+          f"margin {t.margin}")
     print(json.dumps(demo.summary(rows)))
     return 0
 
@@ -197,6 +204,16 @@ def _toolkit_commands(commands: argparse._SubParsersAction[argparse.ArgumentPars
     people.add_argument("--hold-out", type=int,
                         help="people of --known used as strangers (default: 20 %% of them without --unknown)")
     people.add_argument("--enrol", type=int, default=4, help="photos enrolled per person (the first K by name)")
+    people.add_argument("--gallery-sizes", type=_sizes, default=None,
+                        help="also decide as the kiosk does with this many people enrolled, e.g. 25,100,300,600: "
+                        "at its τ for each size, per photo and per simulated walk-up (see --vote)")
+    people.add_argument("--vote", type=_vote, default=(3, 5),
+                        help="the kiosk's k-of-n vote for simulated walk-ups, as config.toml's [loop] vote "
+                        "(default 3,5)")
+    people.add_argument("--seed", type=int, default=0, help="order people join the gallery in, and walk-up jitter")
+    people.add_argument("--calibrated-on", type=Path,
+                        help="the photos the model's τ were calibrated on; strangers among them are not counted in "
+                        "--gallery-sizes figures (default: LABGATE_DATA's lfw_fold1/images_flat, the build's)")
     model_option(people, "embedder file in the model folder (default: the index's default)")
 
     calibrate = commands.add_parser("calibrate", help="choose τ_accept, τ_unknown and the margin on your own people "
@@ -362,6 +379,37 @@ def _text_table(header: list[str], rows: list[list[object]]) -> str:
     return "\n".join("  " + "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells)
 
 
+def _sizes(text: str) -> list[int]:
+    try:
+        sizes = sorted({int(part) for part in text.split(",") if part.strip()})
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: use whole numbers separated by commas, like 25,100,300") from None
+    if not sizes or sizes[0] < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: gallery sizes must be 1 or more")
+    return sizes
+
+
+def _vote(text: str) -> tuple[int, int]:
+    try:
+        k, n = (int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: use k,n like 3,5") from None
+    if not 1 <= k <= n:
+        raise argparse.ArgumentTypeError(f"{text!r}: the vote needs 1 <= k <= n")
+    return k, n
+
+
+def _calibration_photos(args: argparse.Namespace) -> frozenset[str]:
+    """File names of the photos τ was calibrated on (the build's lfw_fold1 unless --calibrated-on)."""
+    folder = args.calibrated_on
+    if folder is None:
+        data = catalog.data_dir()
+        folder = data / "lfw_fold1" / "images_flat" if data is not None else None
+    if folder is None or not folder.is_dir():
+        return frozenset()
+    return frozenset(p.name for p in folder.rglob("*") if p.is_file())
+
+
 def _evaluate_people(args: argparse.Namespace) -> int:
     from models.tools import evaluate
     from models.tools.searches import load_people
@@ -371,9 +419,10 @@ def _evaluate_people(args: argparse.Namespace) -> int:
     hold_out = args.hold_out
     if hold_out is None:
         hold_out = 0 if args.unknown else max(1, round(0.2 * len([p for p in args.known.iterdir() if p.is_dir()])))
-    photos = load_people(engine, args.known, args.unknown, hold_out)
+    photos = load_people(engine, args.known, args.unknown, hold_out, keep_crops=bool(args.gallery_sizes))
     folder = _report_dir(args, "evaluate-people")
-    summary = evaluate.evaluate_people(engine, photos, args.enrol, folder)
+    summary = evaluate.evaluate_people(engine, photos, args.enrol, folder, args.gallery_sizes, args.vote, args.seed,
+                                       _calibration_photos(args))
     d = summary["decisions"]
     print(f"{photos.description}; model {engine.model_id}")
     print(f"  enrolled {summary['enrolled']} people x {args.enrol} photos; searches: {summary['known_probes']} "
@@ -382,9 +431,21 @@ def _evaluate_people(args: argparse.Namespace) -> int:
         f"FNIR at FPIR {float(f) * 100:g} %: {v['fnir'] * 100:.2f} %" + ("" if v["resolved"] else " (unresolved)")
         for f, v in summary["fnir_at_fpir"].items()))
     t = d["thresholds"]
-    print(f"  kiosk decisions at τ_accept {t['accept']}, τ_unknown {t['unknown']}, margin {t['margin']}:")
+    print(f"  kiosk decisions at τ_accept {t['accept']} (for {t['gallery_size'] or 'any'} people enrolled), "
+          f"τ_unknown {t['unknown']}, margin {t['margin']}:")
     print(f"    enrolled: {d['known']}")
     print(f"    strangers: {d['strangers']}")
+    fixed = d["at_fixed_accept"]
+    print(f"  at the model's fixed τ_accept {t['fixed_accept']}: enrolled {fixed['known']}, "
+          f"strangers {fixed['strangers']}")
+    if args.gallery_sizes:
+        from models.tools.gallery_sizes import table_rows
+
+        grown = summary["gallery_sizes"]
+        print(f"  as the gallery grows (τ_accept for each size at {grown['target_fpir']:g} strangers accepted per "
+              f"walk-up; walk-ups voted {args.vote[0]} of {args.vote[1]}; {len(grown['strangers_not_counted'])} "
+              "stranger photos τ was calibrated on not counted):")
+        print(_text_table(*table_rows(grown["sizes"])))
     detection = summary["detection"]
     print(f"  photos without a usable face: {detection['failed']} of {detection['photos']}")
     print(f"  report: {folder / 'summary.md'}")

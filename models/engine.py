@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from models.calibration import DEFAULT_TARGET_FPIR, for_gallery
 from models.catalog import embedder_path, model_dir
 from models.decision import Decision, decide
 from models.detector import Detector, DetectorSettings, Face
@@ -39,6 +40,9 @@ class EngineSettings:
     embed_threads: int = 2
     flip: bool | None = None  # None: as the manifest says
     thresholds: Thresholds | None = None  # None: the manifest's calibrated thresholds
+    # Share of strangers accepted as someone per walk-up at the gallery's size: τ_accept is chosen for
+    # the gallery held (thresholds_for), unless the thresholds are fixed in config.toml.
+    target_fpir: float = DEFAULT_TARGET_FPIR
     face_selection: str = "largest"  # which face is primary: largest (door) or centre (portraits)
     detect_max_side: int = 1024  # bigger images are downscaled to this for detection (faces stay in image pixels)
 
@@ -79,6 +83,14 @@ class FaceEngine:
     def thresholds(self) -> Thresholds:
         """Config override, else the manifest's calibrated thresholds, else conservative defaults."""
         return self.settings.thresholds or self.embedder.manifest.thresholds or FALLBACK_THRESHOLDS
+
+    def thresholds_for(self, gallery_size: int) -> Thresholds:
+        """The thresholds for a gallery of ``gallery_size`` people: τ_accept from the manifest's
+        calibration data at ``target_fpir`` per walk-up; fixed when config.toml sets them or the model
+        carries no calibration data."""
+        if self.settings.thresholds is not None:
+            return self.settings.thresholds
+        return for_gallery(self.thresholds, gallery_size, self.settings.target_fpir)
 
     def new_gallery(self) -> Gallery:
         return Gallery(self.model_id, self.embedder.manifest.embedding_size)
@@ -130,7 +142,8 @@ class FaceEngine:
         return replace(primary, embedding=embedding)
 
     def identify(self, embedding: np.ndarray, gallery: Gallery) -> Decision:
-        return decide(gallery.match(embedding, self.model_id), self.thresholds)
+        """The decision on one face against ``gallery``, at the thresholds for that gallery's size."""
+        return decide(gallery.match(embedding, self.model_id), self.thresholds_for(len(gallery)))
 
 
 class NoFace(ValueError):

@@ -32,6 +32,13 @@ class Thresholds:
     margin: float  # best person must beat the next person by at least this
     target_fmr: float | None = None  # the false-match rate τ_accept was chosen for
     calibrated_on: str = "uncalibrated defaults"
+    # Calibration data for choosing τ_accept at any gallery size (models.calibration.for_gallery):
+    # the highest impostor comparison scores of the calibration set, highest first, and how many
+    # impostor comparisons they are the top of. Empty: τ_accept stays as it is whatever the gallery.
+    impostor_tail: tuple[float, ...] = ()
+    impostor_comparisons: int = 0
+    gallery_size: int | None = None  # the gallery τ_accept was chosen for (None: not chosen for one)
+    expected_fpir: float | None = None  # expected share of strangers accepted per walk-up at that size
 
     def __post_init__(self) -> None:
         if not -1.0 <= self.unknown <= self.accept <= 1.0:
@@ -41,6 +48,9 @@ class Thresholds:
             )
         if self.margin < 0:
             raise ValueError(f"margin must be >= 0, got {self.margin}")
+        if self.impostor_tail and len(self.impostor_tail) > self.impostor_comparisons:
+            raise ValueError(f"impostor_tail has {len(self.impostor_tail)} scores but impostor_comparisons is "
+                             f"{self.impostor_comparisons}")
 
 
 @dataclass(frozen=True)
@@ -78,7 +88,9 @@ class Manifest:
             raise ModelError(f"manifest format {raw.get('format')!r} is not {MANIFEST_FORMAT!r}")
         raw["input_size"] = tuple(raw["input_size"])
         if raw.get("thresholds") is not None:
-            raw["thresholds"] = Thresholds(**raw["thresholds"])
+            raw_thresholds = dict(raw["thresholds"])
+            raw_thresholds["impostor_tail"] = tuple(raw_thresholds.get("impostor_tail", ()))
+            raw["thresholds"] = Thresholds(**raw_thresholds)
         return cls(**raw)
 
 

@@ -10,6 +10,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
+from models.calibration import DEFAULT_TARGET_FPIR
 from models.detector import DetectorSettings
 from models.engine import EngineSettings
 from models.quality import QualitySettings
@@ -36,10 +37,14 @@ def engine_settings(config: dict[str, Any], base: Path) -> EngineSettings:
     if flip not in ("manifest", True, False):
         raise SettingsError(f"[models] flip = {flip!r}: use true, false or \"manifest\"")
     directory = models.get("dir")
-    decision = config.get("decision", {})
+    decision = dict(config.get("decision", {}))
     thresholds = None
+    target = decision.pop("target_fpir", DEFAULT_TARGET_FPIR)
+    if isinstance(target, bool) or not isinstance(target, int | float) or not 0 < target <= 0.05:
+        raise SettingsError(f"[decision] target_fpir = {target!r}: use a share of strangers accepted per walk-up "
+                            "between 0 and 0.05, like 0.001 (0.1 %)")
     if decision:
-        _known("decision", decision, {"accept", "unknown", "margin"})
+        _known("decision", decision, {"accept", "unknown", "margin", "target_fpir"})
         missing = {"accept", "unknown", "margin"} - set(decision)
         if missing:
             raise SettingsError(f"[decision] sets some thresholds but not {sorted(missing)}; set all three or none")
@@ -56,6 +61,7 @@ def engine_settings(config: dict[str, Any], base: Path) -> EngineSettings:
         detector=_dataclass("detector", DetectorSettings, config.get("detector", {})),
         quality=_dataclass("quality", QualitySettings, config.get("quality", {})),
         thresholds=thresholds,
+        target_fpir=float(target),
     )
 
 

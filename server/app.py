@@ -19,6 +19,8 @@ from server.audit.router import router as audit_router
 from server.auth.passwords import Passwords
 from server.auth.router import router as auth_router
 from server.auth.service import Keys
+from server.bookings import checkin
+from server.bookings.router import router as bookings_router
 from server.core import docs, health, metrics, migrations, openapi, problems
 from server.core.bodyguard import BodyGuard
 from server.core.database import Database
@@ -38,14 +40,19 @@ from server.people.router import router as people_router
 from server.presence.router import router as presence_router
 from server.qr.router import router as qr_router
 from server.qr.signing import QrSigner, new_private_key_b64
+from server.recruitment.dependencies import storage_for
+from server.recruitment.router import router as recruitment_router
+from server.web import mount as pages
 
 VERSION = "0.1.0"
 API = "/api/v1"
-UPLOAD_PATHS = ("/photos", "/faces:identify", "/people:import")
+UPLOAD_PATHS = ("/photos", "/faces:identify", "/people:import", "/applications", "/pamphlet", "/attendance")
 
 DESCRIPTION = """LabGate's central server: people and roles, kiosk provisioning, the kiosk protocol
-(event push, changes feed), attendance, the face API, the audit log, and notifications (announcements,
-email, push and WhatsApp through an outbox).
+(event push, changes feed), attendance, room bookings, the face API, the audit log, notifications (announcements,
+email, push and WhatsApp through an outbox), and the recruitment of lab assistants (vacancies, applications
+with transcripts read and checked, selection, activation, attendance, contract end, certificates). People
+also use the web pages at `/` (sign in at `/login`).
 
 Sign in with `POST /api/v1/auth/login`, then send `Authorization: Bearer <access_token>`. Kiosks
 send their device token. Every operation says which roles may call it (`x-roles`). Errors are
@@ -85,33 +92,38 @@ def assemble(settings: Settings, database: Database, jwt_secret: str, qr_key: st
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        async with sending(database, notifications) as sender:  # the outbox's sender, in every process
+        async with (sending(database, notifications) as sender,  # the outbox's sender, in every process
+                    checkin.running(database, settings.booking_job_seconds)):  # no-shows released, kiosks told
             app.state.sender = sender
             yield
+        app.state.revisions.close()
         database.dispose()
 
     app = LabGate(title="LabGate server", version=VERSION, description=DESCRIPTION, lifespan=lifespan,
                   docs_url=None, redoc_url=None, swagger_ui_oauth2_redirect_url=None,
                   openapi_tags=[{"name": n} for n in ("auth", "people", "faces", "devices", "kiosk protocol",
-                                                      "attendance", "qr", "audit", "notifications",
-                                                      "health")])
+                                                      "attendance", "bookings", "qr", "audit", "notifications",
+                                                      "recruitment", "health")])
     app.state.settings = settings
     app.state.database = database
     app.state.schema_head = migrations.head()
+    app.state.revisions = health.Revisions(database)
     app.state.auth_keys = Keys(settings, Passwords(settings), jwt_secret.encode())
     app.state.qr_signer = QrSigner(qr_key)
     app.state.faces = FaceProvider(settings)
     app.state.notify_settings = notifications
     app.state.channel_states = {channel.value: state for channel, state in notifications.state().items()}
+    app.state.recruitment_storage = storage_for(settings)
     app.state.metrics_registry = metrics.registry([ATTEMPTS], [OutboxCollector(database)])
 
     problems.install(app)
+    app.include_router(health.router)  # first: routes are tried in order, and load balancers ask often
     for router in (auth_router, people_router, feed_router, faces_router, qr_router, devices_router, protocol_router,
-                   presence_router, audit_router, notifications_router):
+                   presence_router, audit_router, notifications_router, bookings_router, recruitment_router):
         app.include_router(router, prefix=API)
-    app.include_router(health.router)
     docs.install(app)
     app.include_router(metrics.router)
+    pages.install(app)  # the web pages under / (after every API route)
 
     def document() -> dict[str, Any]:
         return openapi.build(app)
@@ -119,7 +131,8 @@ def assemble(settings: Settings, database: Database, jwt_secret: str, qr_key: st
     app.openapi = document  # type: ignore[method-assign]
     # Plain ASGI middleware, innermost first; the security headers wrap them all (LabGate above).
     app.add_middleware(BodyGuard, default=settings.request_max_bytes,  # type: ignore[arg-type]
-                       uploads=max(settings.photo_max_bytes, 5_000_000) + 100_000, upload_suffixes=UPLOAD_PATHS)
+                       uploads=max(settings.photo_max_bytes, settings.recruitment_max_bytes, 5_000_000)
+                       + 100_000, upload_suffixes=UPLOAD_PATHS)
     if settings.proxies:  # X-Forwarded-For believed from these addresses only; by default from none
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.proxies)  # type: ignore[arg-type]
     app.add_middleware(metrics.RequestMetrics)  # type: ignore[arg-type]

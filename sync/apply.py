@@ -65,6 +65,10 @@ class BookingChange:
     starts_at: str
     ends_at: str
     removed: bool
+    holder_number: str = ""
+    participants: tuple[str, ...] = ()
+    check_in_from: str | None = None
+    status: str = "confirmed"
 
 
 @dataclass(frozen=True)
@@ -184,7 +188,8 @@ def _template(item: Any, where: str) -> TemplateChange:
 
 def _booking(item: Any, where: str, default_room: str) -> BookingChange:
     booking_id = _text(item, "id", where)
-    removed = item.get("removed", False) is True or item.get("status") in ("cancelled", "removed")
+    removed = item.get("removed", False) is True or item.get("status") in ("cancelled", "removed", "rejected",
+                                                                          "released")
     if removed:
         return BookingChange(booking_id, "", "", "", "", "", True)
     room = item.get("room", default_room)
@@ -197,7 +202,14 @@ def _booking(item: Any, where: str, default_room: str) -> BookingChange:
     holder = item.get("holder", "")
     if not isinstance(title, str) or not isinstance(holder, str):
         raise PageError(f"{where}.title/holder: not strings")
-    return BookingChange(booking_id, room, title, holder, starts, ends, False)
+    number, people, opens = item.get("holder_number", ""), item.get("participants", []), item.get("check_in_from")
+    if not isinstance(number, str) or not isinstance(people, list) or not all(isinstance(p, str) for p in people):
+        raise PageError(f"{where}.holder_number/participants: a number and a list of numbers")
+    if opens is not None and (not isinstance(opens, str) or not opens.endswith("Z")):
+        raise PageError(f"{where}.check_in_from: a UTC time with Z")
+    status = item.get("status", "confirmed")
+    return BookingChange(booking_id, room, title, holder, starts, ends, False, number, tuple(people), opens,
+                         status if isinstance(status, str) else "confirmed")
 
 
 def _command(item: Any, where: str) -> Command:
@@ -227,12 +239,16 @@ def apply_page(store: Store, page: Page, extra: dict[str, str] | None = None) ->
             if booking.removed:
                 conn.execute("DELETE FROM bookings WHERE id = ?", (booking.id,))
             else:
-                conn.execute("INSERT INTO bookings (id, room, title, holder, starts_at, ends_at)"
-                             " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET room = excluded.room,"
+                conn.execute("INSERT INTO bookings (id, room, title, holder, starts_at, ends_at, holder_number,"
+                             " participants, check_in_from, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                             " ON CONFLICT(id) DO UPDATE SET room = excluded.room,"
                              " title = excluded.title, holder = excluded.holder, starts_at = excluded.starts_at,"
-                             " ends_at = excluded.ends_at",
+                             " ends_at = excluded.ends_at, holder_number = excluded.holder_number,"
+                             " participants = excluded.participants, check_in_from = excluded.check_in_from,"
+                             " status = excluded.status",
                              (booking.id, booking.room, booking.title, booking.holder, booking.starts_at,
-                              booking.ends_at))
+                              booking.ends_at, booking.holder_number, json.dumps(list(booking.participants)),
+                              booking.check_in_from, booking.status))
             done.bookings += 1
         settings = {SERVER_CONFIG: json.dumps(page.config, sort_keys=True)}
         if page.qr_public_key:

@@ -296,7 +296,11 @@ class DoorScreen(ctk.CTk):
             subtitle = text("recognised.repeat" if g.repeat else "recognised.subtitle", lang, time=at)
             if g.method != "face":
                 subtitle += f" · {text('method.' + g.method, lang)}"
-            if g.booking:
+            if g.checked_in:
+                b = g.checked_in
+                detail = text("recognised.checked_in", lang, title=b.title, start=_local_hm(b.starts_at),
+                              end=_local_hm(b.ends_at))
+            elif g.booking:
                 b = g.booking
                 detail = text("recognised.booking", lang, title=b.title, holder=b.holder,
                               start=_local_hm(b.starts_at), end=_local_hm(b.ends_at))

@@ -74,7 +74,13 @@ class TechnicianPanel(ctk.CTkFrame):
         self.lang = lang
         self.title.configure(text=text("tech.title", lang, name=who))
         self.lines["model"].configure(text=text("tech.model", lang, model=health["model_id"]))
-        self.lines["people"].configure(text=text("tech.people", lang, count=health["gallery_people"]))
+        decision = health.get("decision") or {}
+        if decision.get("expected_fpir") is not None:
+            self.lines["people"].configure(text=text("tech.people_fpir", lang, count=health["gallery_people"],
+                                                     accept=f"{decision['accept']:.3f}",
+                                                     fpir=f"{decision['expected_fpir'] * 100:.2g}"))
+        else:
+            self.lines["people"].configure(text=text("tech.people", lang, count=health["gallery_people"]))
         self.lines["outbox"].configure(text=text("tech.outbox", lang, count=health["outbox"]))
         camera = health["camera"]
         self.lines["camera"].configure(text=text("tech.camera", lang, status=camera["status"], fps=camera["fps"]))

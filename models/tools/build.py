@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from models import catalog
-from models.calibration import calibrate, cross_validated_accuracy
+from models.calibration import TAIL_FMR, calibrate, cross_validated_accuracy, impostor_tail
 from models.datasets import image_files, lfw_pairs, people
 from models.detector import ONET_FILE, PNET_FILE, RNET_FILE, Detector, DetectorSettings
 from models.embedder import Embedder
@@ -324,7 +324,9 @@ def finish_manifest(path: Path, base: Manifest, precision: str, sets: Calibratio
         centred = Embedder(path, threads=2).embed_crops(sets.thresholds.crops)
         genuine, impostor = all_pair_scores(centred, [identity_of(p) for p in sets.thresholds.paths])
         thresholds = calibrate(genuine, impostor, TARGET_FMR, UNKNOWN_FMR, DECISION_MARGIN, sets.thresholds_from)
-        thresholds = replace(thresholds, accept=math.ceil(thresholds.accept * 1e4) / 1e4)
+        # The top of the impostor scores travels with τ: the kiosk chooses τ_accept for its gallery size.
+        thresholds = replace(thresholds, accept=math.ceil(thresholds.accept * 1e4) / 1e4,
+                             impostor_tail=impostor_tail(impostor, TAIL_FMR), impostor_comparisons=len(impostor))
         log(f"      {precision}: τ_accept {thresholds.accept} (FMR {TARGET_FMR:g}), τ_unknown {thresholds.unknown}, "
             f"margin {thresholds.margin}; {thresholds.calibrated_on}")
     digest = hashlib.sha256(
@@ -393,7 +395,7 @@ def _verified(index: dict[str, Any], path: Path) -> bool:
 def recipe() -> str:
     """A fingerprint of how models are made here: a change to any of it rebuilds on the next build."""
     parts = [PREPROCESSING_VERSION, ALIGNMENT, TARGET_FMR, UNKNOWN_FMR, DECISION_MARGIN, INT8_MAX_ACCURACY_LOSS,
-             CENTRE_SETS, THRESHOLD_EXCLUDES]
+             CENTRE_SETS, THRESHOLD_EXCLUDES, TAIL_FMR]
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:12]
 
 

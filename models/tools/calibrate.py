@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from models import catalog, metrics
-from models.calibration import threshold_at_fmr
+from models.calibration import impostor_tail, threshold_at_fmr
 from models.engine import FaceEngine
 from models.runtime import Thresholds, read_manifest
 from models.tools.evaluate import decision_counts
@@ -179,7 +179,8 @@ def choose(pooled: Pooled, targets: Targets, source: str) -> tuple[Thresholds, d
             f"{1 - targets.margin_loss:.0%} of correct accepts; labgate-models calibrate, "
             f"{time.strftime('%Y-%m-%d', time.gmtime())}")
     thresholds = Thresholds(accept=accept, unknown=unknown, margin=margin, target_fmr=float(f"{targets.fmr:.4g}"),
-                            calibrated_on=text)
+                            calibrated_on=text, impostor_tail=impostor_tail(pooled.impostor),
+                            impostor_comparisons=len(pooled.impostor))  # the kiosk's τ for its gallery size
     return thresholds, figures
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -250,7 +251,7 @@ def decision_matrix(searches: Searches, decisions: list[Decision | None]) -> tup
 
 def people_summary(engine: FaceEngine, photos: PeopleSet, searches: Searches,
                    enrol: int) -> tuple[dict[str, Any], list[Decision | None]]:
-    t = engine.thresholds
+    t = engine.thresholds_for(len(searches.gallery))  # the kiosk's τ for a gallery of this size
     decisions = searches.decisions(t)
     counts = decision_counts(searches, decisions)
     known_n, stranger_n = int((searches.truth != STRANGER).sum()), int((searches.truth == STRANGER).sum())
@@ -275,7 +276,9 @@ def people_summary(engine: FaceEngine, photos: PeopleSet, searches: Searches,
                          for f in metrics.FPIR_TARGETS},
         "decisions": {
             "thresholds": {"accept": t.accept, "unknown": t.unknown, "margin": t.margin,
-                           "calibrated_on": t.calibrated_on},
+                           "calibrated_on": t.calibrated_on, "gallery_size": t.gallery_size,
+                           "expected_fpir": t.expected_fpir, "fixed_accept": engine.thresholds.accept},
+            "at_fixed_accept": decision_counts(searches, searches.decisions(engine.thresholds)),
             **counts,
             "rates": {
                 "known_accepted_correctly": _rate(counts["known"]["accept"], known_n),
@@ -297,22 +300,38 @@ def _rate(count: int, total: int) -> float | None:
     return round(count / total, 4) if total else None
 
 
-def evaluate_people(engine: FaceEngine, photos: PeopleSet, enrol: int, folder: Path) -> dict[str, Any]:
+def evaluate_people(engine: FaceEngine, photos: PeopleSet, enrol: int, folder: Path,
+                    gallery_sizes: list[int] | None = None, vote: tuple[int, int] = (3, 5),
+                    seed: int = 0, not_counted: frozenset[str] = frozenset()) -> dict[str, Any]:
     """Enrol each person's first ``enrol`` photos, search with the rest and the strangers, and write
-    the report folder; returns the summary."""
+    the report folder; returns the summary. With ``gallery_sizes``, also the kiosk's decisions (at
+    its τ for each size, per photo and per walk-up) with that many people enrolled."""
     if enrol < 1:
         raise ValueError(f"--enrol must be at least 1, got {enrol}")
     searches = search(engine, photos, first_photos(photos, enrol))
     summary, _ = people_summary(engine, photos, searches, enrol)
     summary["report"] = str(folder)
-    write_people_report(folder, engine, photos, searches, summary)
+    sections = None
+    if gallery_sizes:
+        from models.tools import gallery_sizes as growing
+
+        runs = growing.run_sizes(engine, photos, enrol, gallery_sizes, vote, seed, not_counted)
+        left_out = sorted(p.name for p in photos.strangers if p.name in not_counted)
+        summary["gallery_sizes"] = {"vote": list(vote), "seed": seed, "target_fpir": engine.settings.target_fpir,
+                                    "strangers_not_counted": left_out,
+                                    "sizes": [growing.size_summary(r) for r in runs]}
+
+        def sections(report: Report) -> None:
+            growing.report_section(report, runs, summary["gallery_sizes"]["sizes"], vote,
+                                   engine.settings.target_fpir, folder, enrol, len(left_out))
+    write_people_report(folder, engine, photos, searches, summary, sections)
     return summary
 
 
 def write_people_report(folder: Path, engine: FaceEngine, photos: PeopleSet, searches: Searches,
-                        summary: dict[str, Any]) -> Path:
+                        summary: dict[str, Any], sections: Callable[[Report], None] | None = None) -> Path:
     report = Report(folder, f"Identification: {summary['known']}")
-    t = engine.thresholds
+    t = engine.thresholds_for(len(searches.gallery))
     report.text(f"Model `{engine.model_id}` ({engine.embedder.path.name}); {_now()}.",
                 f"Data: {photos.description}. Enrolled the first {summary['enrol']} photos of each person "
                 f"({summary['enrolled']} people, {summary['templates']} templates); searched with "
@@ -341,6 +360,8 @@ def write_people_report(folder: Path, engine: FaceEngine, photos: PeopleSet, sea
                     "their searches count as misses.")
     _failure_section(report, summary["detection"], "a search with such a photo answers nothing (a miss for an "
                      "enrolled person, a rejection for a stranger)")
+    if sections is not None:
+        sections(report)
     report.text("## Plots")
     genuine, impostor = metrics.person_scores(searches.scores, searches.truth)
     best = metrics.top_scores(searches.scores)

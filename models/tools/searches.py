@@ -7,7 +7,7 @@ be searched (``search``): one for ``evaluate people``, many random ones for ``ca
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +36,7 @@ class PeopleSet:
     description: str
     known: Path
     unknown: Path | None
+    crops: dict[Path, np.ndarray] = field(default_factory=dict)  # embedder crops, when kept (walk-ups)
 
     def embedding(self, path: Path) -> np.ndarray | None:
         return self.embeddings.get(path)
@@ -57,8 +58,10 @@ def held_out_people(names: list[str], count: int) -> list[str]:
     return [ordered[i] for i in picks]
 
 
-def load_people(engine: FaceEngine, known: Path, unknown: Path | None = None, hold_out: int = 0) -> PeopleSet:
-    """Detect, crop and embed every photo of ``known`` (a folder per person) and the strangers."""
+def load_people(engine: FaceEngine, known: Path, unknown: Path | None = None, hold_out: int = 0,
+                keep_crops: bool = False) -> PeopleSet:
+    """Detect, crop and embed every photo of ``known`` (a folder per person) and the strangers (their
+    embedder crops kept too with ``keep_crops``)."""
     found = people(known)
     if not found:
         raise ValueError(f"{known} has no person folders with images (expected {known}/<person>/*.jpg)")
@@ -78,7 +81,8 @@ def load_people(engine: FaceEngine, known: Path, unknown: Path | None = None, ho
     if unknown is not None:
         where += f", strangers from {unknown}"
     return PeopleSet(found, strangers, dict(zip(crops.paths, vectors, strict=True)), crops.failures, held,
-                     f"{where}: {len(strangers)} stranger photos", known, unknown)
+                     f"{where}: {len(strangers)} stranger photos", known, unknown,
+                     dict(zip(crops.paths, crops.crops, strict=True)) if keep_crops else {})
 
 
 def embed(engine: FaceEngine, crops: np.ndarray, chunk: int = 64) -> np.ndarray:

@@ -1,6 +1,7 @@
 """Who may call an endpoint: ``allow(Role.ADMIN, ...)`` is the one way an endpoint declares its roles.
 
-The guard reads the bearer access token, checks it against the database and refuses any role the
+The guard reads the bearer access token, checks it against the database on every request (one
+indexed query: the person is active and still holds the token's role) and refuses any role the
 endpoint did not name with 403. ``guards_of`` lets the OpenAPI document and the tests read the policy.
 """
 
@@ -16,6 +17,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from server.auth import service
 from server.auth.actor import Actor
 from server.auth.roles import EVERYONE, Role
+from server.core.database import Database
 from server.core.dependencies import SessionDep
 from server.core.errors import Forbidden, Unauthenticated
 
@@ -39,12 +41,16 @@ class RoleGuard:
     def __init__(self, roles: Iterable[Role]) -> None:
         self.roles = frozenset(roles)
 
-    def __call__(self, session: SessionDep, keys: KeysDep,
-                 credentials: Annotated[HTTPAuthorizationCredentials | None, Security(user_bearer)]) -> Actor:
+    async def __call__(self, request: Request, session: SessionDep, keys: KeysDep,
+                       credentials: Annotated[HTTPAuthorizationCredentials | None, Security(user_bearer)]) -> Actor:
+        """Runs in the event loop: the token's signature here, the person's row through
+        ``Database.call`` (SQLite: here too; PostgreSQL: a worker thread)."""
         if credentials is None:
             raise Unauthenticated("sign in first: send 'Authorization: Bearer <access token>' from "
                                   "POST /api/v1/auth/login")
-        actor = service.actor_for(session, keys, credentials.credentials)
+        claims = service.claims_of(keys, credentials.credentials)
+        database: Database = request.app.state.database
+        actor = await database.call(service.actor_of, session, claims)
         if actor.role not in self.roles:
             allowed = ", ".join(sorted(self.roles))
             raise Forbidden(f"the role {actor.role} may not do this; allowed: {allowed}")

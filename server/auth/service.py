@@ -6,20 +6,20 @@ import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from server.audit import service as audit
-from server.auth import limits
+from server.auth import limits, sessions
 from server.auth.actor import Actor
 from server.auth.passwords import Passwords, weakness
 from server.auth.tables import Credential, RefreshToken
-from server.auth.tokens import TokenError, digest, issue_access, new_refresh, read_access
+from server.auth.tokens import AccessClaims, TokenError, digest, issue_access, new_refresh, read_access
 from server.core.clock import utcnow
 from server.core.errors import Invalid, NotFound, Unauthenticated
 from server.core.ids import new_id
 from server.core.settings import Settings
-from server.people.tables import Person
+from server.people.tables import Person, PersonRole
 
 log = logging.getLogger("labgate.auth")
 
@@ -45,24 +45,10 @@ class Keys:
 
 
 def login(session: Session, keys: Keys, number: str, password: str, role: str | None, client: str) -> Tokens:
-    """Tokens for the right password and a role the person holds. The attempt is counted before the
-    password is checked (``limits``), inside a hashing turn (``Passwords.turn``: ``Busy`` when none
-    came free). A person with several roles who named none gets ``RoleNeeded``, not tokens."""
-    with keys.passwords.turn():
-        claimed = limits.claim(session, keys.settings, number, client)
-        person = session.scalar(select(Person).where(Person.number == number))
-        stored = session.get(Credential, person.id) if person else None
-        if not keys.passwords.verify(stored.password_hash if stored else None, password) or person is None:
-            log.info("event=login_failed number=%s client=%s", number, client)
-            raise Unauthenticated(WRONG)
-        if stored is not None and keys.passwords.needs_rehash(stored.password_hash):
-            stored.password_hash = keys.passwords.hash(password)
-    if not person.active:
-        raise Unauthenticated(f"the account {number} is deactivated; ask the lab's admin")
+    """Tokens for the right password and a role the person holds (``authenticate``). A person with
+    several roles who named none gets ``RoleNeeded``, not tokens."""
+    person = authenticate(session, keys, number, password, client)
     held = person.role_names
-    if not held:
-        raise Unauthenticated(f"the account {number} holds no role; ask the lab's admin")
-    limits.succeeded(session, keys.settings, claimed)
     if role is None and len(held) > 1:
         session.commit()
         raise RoleNeeded(number, held)
@@ -75,6 +61,29 @@ def login(session: Session, keys: Keys, number: str, password: str, role: str | 
     session.commit()
     log.info("event=login number=%s role=%s", number, chosen)
     return tokens
+
+
+def authenticate(session: Session, keys: Keys, number: str, password: str, client: str) -> Person:
+    """The active person with this number and password, holding at least one role: the one password
+    check of the API's login and the web pages' sign-in. The attempt is counted before the password
+    is checked (``limits``), inside a hashing turn (``Passwords.turn``: ``Busy`` when none came free).
+    On success the limits are cleared in the session, not committed: the caller commits with what it
+    issues."""
+    with keys.passwords.turn():
+        claimed = limits.claim(session, keys.settings, number, client)
+        person = session.scalar(select(Person).where(Person.number == number))
+        stored = session.get(Credential, person.id) if person else None
+        if not keys.passwords.verify(stored.password_hash if stored else None, password) or person is None:
+            log.info("event=login_failed number=%s client=%s", number, client)
+            raise Unauthenticated(WRONG)
+        if stored is not None and keys.passwords.needs_rehash(stored.password_hash):
+            stored.password_hash = keys.passwords.hash(password)
+    if not person.active:
+        raise Unauthenticated(f"the account {number} is deactivated; ask the lab's admin")
+    if not person.role_names:
+        raise Unauthenticated(f"the account {number} holds no role; ask the lab's admin")
+    limits.succeeded(session, keys.settings, claimed)
+    return person
 
 
 class RoleNeeded(Invalid):
@@ -143,19 +152,37 @@ def revoke_sessions(session: Session, actor: Actor, person_id: str) -> int:
     return count
 
 
+PEOPLE, ROLES = Person.__table__, PersonRole.__table__
+ACTOR = (select(PEOPLE.c.number, PEOPLE.c.name, PEOPLE.c.active, ROLES.c.role)
+         .select_from(PEOPLE.outerjoin(ROLES, ROLES.c.person_id == PEOPLE.c.id))
+         .where(PEOPLE.c.id == bindparam("person_id")))
+"""A person and their roles, one row per role: one query on two primary keys (people.id and
+person_roles' (person_id, role)), with no ORM objects made."""
+
+
 def actor_for(session: Session, keys: Keys, token: str) -> Actor:
-    """The person behind a valid access token, checked against the database (active, role still held)."""
+    """The person behind a valid access token, checked against the database on every call (active,
+    role still held), so deactivating a person or taking a role stops their tokens at once."""
+    return actor_of(session, claims_of(keys, token))
+
+
+def claims_of(keys: Keys, token: str) -> AccessClaims:
+    """What a valid access token says (signature, expiry, kind): no database."""
     try:
-        claims = read_access(keys.jwt_secret, token)
+        return read_access(keys.jwt_secret, token)
     except TokenError as exc:
         raise Unauthenticated(str(exc)) from exc
-    person = session.get(Person, claims.person_id)
-    if person is None or not person.active:
+
+
+def actor_of(session: Session, claims: AccessClaims) -> Actor:
+    """The person a token's claims name, if they still exist, are active and hold the claimed role."""
+    rows = session.connection().execute(ACTOR, {"person_id": claims.person_id}).all()
+    if not rows or not rows[0].active:
         raise Unauthenticated("the account behind this token no longer exists or is deactivated")
-    roles = tuple(person.role_names)
+    roles = tuple(sorted(row.role for row in rows if row.role is not None))
     if claims.role not in roles:
         raise Unauthenticated(f"the role {claims.role} was taken from this account; sign in again")
-    return Actor(person.id, person.number, person.name, claims.role, roles)
+    return Actor(claims.person_id, rows[0].number, rows[0].name, claims.role, roles)
 
 
 def set_password(session: Session, keys: Keys, actor: Actor | None, person_id: str, password: str) -> None:
@@ -210,6 +237,9 @@ def _revoke_family(session: Session, family_id: str) -> None:
 
 
 def revoke_all(session: Session, person_id: str) -> int:
+    """Sign a person out everywhere: every refresh token revoked and every web session ended; how many
+    refresh tokens were revoked. Not committed."""
     result = session.execute(update(RefreshToken).where(RefreshToken.person_id == person_id,
                                                         RefreshToken.revoked_at.is_(None)).values(revoked_at=utcnow()))
+    sessions.end_all(session, person_id)
     return int(result.rowcount)  # type: ignore[attr-defined]

@@ -57,3 +57,22 @@ class LoginKnown(Base):
     number: Mapped[str] = mapped_column(String(64), primary_key=True)
     client: Mapped[str] = mapped_column(String(64), primary_key=True)
     last_success_at: Mapped[datetime]
+
+
+class WebSession(Base):
+    """A signed-in browser (``server.auth.sessions``): the cookie carries a random token, only its sha256
+    is kept. ``role`` is empty until a person holding several roles chose one; ``csrf`` is the secret
+    every form of the session carries. Ended (``ended_at``) at sign-out, by an admin or when the
+    person's password changes; a row past ``expires_at`` is worth nothing."""
+
+    __tablename__ = "web_sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    person_id: Mapped[str] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), index=True)
+    role: Mapped[str | None] = mapped_column(String(16))
+    csrf: Mapped[str] = mapped_column(String(64))
+    client: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    seen_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+    ended_at: Mapped[datetime | None]

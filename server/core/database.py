@@ -3,12 +3,13 @@ and sessions. SQLite runs in WAL mode with foreign keys on; PostgreSQL goes thro
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
+import anyio.to_thread
 from sqlalchemy import JSON, Engine, MetaData, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -22,6 +23,9 @@ NAMING = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+
+T = TypeVar("T")
 
 
 class Base(DeclarativeBase):
@@ -78,6 +82,20 @@ class Database:
     @property
     def dialect(self) -> str:
         return self.engine.dialect.name
+
+    @property
+    def in_process(self) -> bool:
+        """SQLite: a query is a call into this process, never a wait on the network."""
+        return self.engine.dialect.name == "sqlite"
+
+    async def call(self, function: Callable[..., T], *args: Any) -> T:
+        """``function(*args)``, a short read, from async code: on SQLite right here (a query is a call
+        into this process, and a reader in WAL mode never waits for a writer; a hop to a worker
+        thread, and the two threads' turns at the GIL, cost more than the query), on PostgreSQL in
+        a worker thread, so the event loop goes on while the query travels."""
+        if self.in_process:
+            return function(*args)
+        return await anyio.to_thread.run_sync(function, *args)
 
     @contextmanager
     def session(self) -> Iterator[Session]:

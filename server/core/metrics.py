@@ -61,6 +61,7 @@ class RequestMetrics:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
         self._templates: dict[int, str] | None = None
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -78,10 +79,14 @@ class RequestMetrics:
         try:
             await self.app(scope, receive, noting)
         finally:
-            route = self._template(scope)
-            method = scope.get("method", "GET")
-            REQUESTS.labels(method=method, route=route, status=str(status)).inc()
-            LATENCY.labels(method=method, route=route).observe(time.perf_counter() - started)
+            key = (scope.get("method", "GET"), self._template(scope), status)
+            children = self._children.get(key)
+            if children is None:  # the labelled series, looked up once per (method, route, status)
+                method, route, _ = key
+                children = self._children[key] = (REQUESTS.labels(method=method, route=route, status=str(status)),
+                                                   LATENCY.labels(method=method, route=route))
+            children[0].inc()
+            children[1].observe(time.perf_counter() - started)
 
     def _template(self, scope: Scope) -> str:
         route: Any = scope.get("route")

@@ -17,10 +17,10 @@ from server.presence.schemas import EventIn
 
 
 def operations(app: FastAPI) -> Iterator[tuple[str, str, APIRoute]]:
-    """(METHOD, full path, route) of every API operation, through included routers."""
+    """(METHOD, full path, route) of every API operation, through included routers (not the web pages)."""
     for context in iter_route_contexts(app.routes):
         route = context.original_route
-        if isinstance(route, APIRoute) and context.path_format:
+        if isinstance(route, APIRoute) and route.include_in_schema and context.path_format:
             for method in sorted(route.methods or ()):
                 yield method, context.path_format, route
 

@@ -5,6 +5,7 @@ A wrong value stops the start with a message naming the variable and what it acc
 
 from __future__ import annotations
 
+from datetime import date
 from functools import cached_property
 from ipaddress import ip_network
 from pathlib import Path
@@ -33,6 +34,8 @@ class Settings(BaseSettings):
                                          description="JWT signing key; made and kept in the database if unset")
     access_token_minutes: int = Field(default=15, ge=1, le=1440)
     refresh_token_days: int = Field(default=14, ge=1, le=365)
+    web_session_hours: float = Field(default=12.0, gt=0, le=720,
+                                     description="how long a sign-in on the web pages lasts")
     login_max_failures: int = Field(default=5, ge=1, le=1000,
                                     description="failed logins per number from one address before delays begin")
     login_number_max_failures: int = Field(default=20, ge=1, le=10000, description=(
@@ -67,6 +70,11 @@ class Settings(BaseSettings):
     store_photos: bool = False
     photo_dir: Path = Path("labgate-photos")
 
+    data_dir: Path = Field(default=Path("labgate-data"), description=(
+        "the server's files: recruitment's pamphlets, documents, photos and certificates go in <data_dir>/recruitment"))
+    recruitment_max_bytes: int = Field(default=10_000_000, ge=10_000, le=50_000_000,
+                                       description="largest pamphlet, transcript, document or attendance photo")
+
     provisioning_token_hours: float = Field(default=24.0, gt=0, le=720,
                                             description="how long a kiosk's one-time provisioning code works")
     qr_token_seconds: int = Field(default=300, ge=10, le=86400)
@@ -75,6 +83,16 @@ class Settings(BaseSettings):
 
     timezone: str = Field(default="Asia/Jakarta",
                           description="the lab's time zone: attendance days begin at its midnight")
+    booking_student_hours_per_week: float = Field(default=12.0, ge=0, le=168, description=(
+        "a student's booked hours per week (Monday to Sunday, the lab's time zone); admins and staff are exempt"))
+    booking_min_notice_minutes: int = Field(default=0, ge=0, le=10_080,
+                                            description="how long before its start a booking must be made")
+    booking_cancel_until_minutes: int = Field(default=15, ge=0, le=1440,
+                                              description="a holder may cancel until this long after the start")
+    booking_term_start: date | None = Field(default=None, description=(
+        "the current term's first day: no-shows are counted from it (unset: the last 120 days)"))
+    booking_job_seconds: float = Field(default=60.0, ge=0, le=3600, description=(
+        "how often the server releases no-shows and sends bookings coming into the kiosks' window; 0: never"))
     trusted_proxies: str = Field(default="", description=(
         "comma-separated addresses or networks (CIDR) of reverse proxies whose X-Forwarded-For and "
         "X-Forwarded-Proto are believed; empty: none, the connecting address is the client"))

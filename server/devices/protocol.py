@@ -34,12 +34,13 @@ def changes(device_id: DeviceId, device: DeviceAuth, session: SessionDep, settin
             cursor: Annotated[str | None, Query(max_length=40, description="next_cursor of the last page; none "
                                                                              "to start from the beginning")] = None,
             limit: Annotated[int, Query(ge=1, le=1000)] = 500) -> ChangesOut:
-    """People, templates for the device's model, removed templates, tombstones, config, pending
-    commands and the QR public key. Apply the page in one transaction, then acknowledge its cursor."""
+    """People, templates for the device's model, removed templates, tombstones, the bookings of the
+    device's room for today and tomorrow, config, pending commands and the QR public key. Apply the
+    page in one transaction, then acknowledge its cursor."""
     page = feed.page(session, device, cursor, limit)
     signer: QrSigner = request.app.state.qr_signer
     return ChangesOut.model_validate({
-        **page.__dict__, "bookings": [], "qr_public_key": signer.public_key_b64,
+        **page.__dict__, "qr_public_key": signer.public_key_b64,
         "config": {"room": device.room, "name": device.name, "model_id": device.model_id,
                    "timezone": settings.timezone},
     })

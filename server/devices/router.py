@@ -48,7 +48,8 @@ def _provisioned(device: Device, token: str, payload: str) -> ProvisionedOut:
                           qr_payload=payload)
 
 
-def _server_url(request: Request, public_url: str | None) -> str:
+def server_url(request: Request, public_url: str | None) -> str:
+    """The URL a kiosk reaches this server at, for its QR payload (also the kiosks page's)."""
     return (public_url or str(request.base_url)).rstrip("/")
 
 
@@ -66,7 +67,7 @@ def register_device(body: DeviceIn, actor: Admin, session: SessionDep, settings:
     shown only in this response (the server keeps a hash); the token works once, within
     LABGATE_PROVISIONING_TOKEN_HOURS: the kiosk exchanges it for its own device token."""
     default_model = None if body.model_id else faces.model_id()
-    device, token, payload = service.register(session, actor, body, _server_url(request, settings.public_url),
+    device, token, payload = service.register(session, actor, body, server_url(request, settings.public_url),
                                               default_model, settings.provisioning_token_hours)
     return _provisioned(device, token, payload)
 
@@ -99,7 +100,7 @@ def rotate_token(device_id: DeviceId, actor: Admin, session: SessionDep, setting
                  request: Request) -> ProvisionedOut:
     """Provision a kiosk again: its device token stops working at once, and a new provisioning token
     (one use, short-lived) and QR payload are shown once, as at registration."""
-    device, token, payload = service.reprovision(session, actor, device_id, _server_url(request, settings.public_url),
+    device, token, payload = service.reprovision(session, actor, device_id, server_url(request, settings.public_url),
                                                  settings.provisioning_token_hours)
     return _provisioned(device, token, payload)
 

@@ -40,5 +40,8 @@ class IdentifyOut(BaseModel):
     margin: float
     matches: list[MatchOut] = Field(description="the best people, best first")
     model_id: str
-    thresholds: dict[str, float] = Field(description="accept, unknown and margin used")
+    thresholds: dict[str, float] = Field(
+        description="accept, unknown and margin used; gallery_people, the size τ_accept was chosen for, and "
+                    "expected_fpir, the share of strangers expected to be accepted at it (when the model carries "
+                    "calibration data)")
     quality: str = Field(description="the quality gate's verdict on the probe face")

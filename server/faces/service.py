@@ -63,12 +63,13 @@ def enrol(session: Session, faces: FaceProvider, settings: Settings, actor: Acto
     assert result.embedding is not None
     gallery = faces.gallery(session)
     others = {p: gallery.templates(p) for p in gallery.people if p != person.id}
-    found = collisions(result.embedding, others, engine.thresholds.accept)  # the kiosk's enrolment rules
+    accept = engine.thresholds_for(len(others)).accept  # τ for this gallery's size, as identify uses
+    found = collisions(result.embedding, others, accept)  # the kiosk's enrolment rules
     if found:
         twin = session.get(Person, found[0].person)
         who = f"{twin.number} ({twin.name})" if twin else found[0].person
         raise Conflict(f"this face matches {who} with score {found[0].score:.3f} (τ_accept "
-                       f"{engine.thresholds.accept:.3f}); one person cannot be enrolled under two numbers. "
+                       f"{accept:.3f}); one person cannot be enrolled under two numbers. "
                        f"If it is the same person, erase the duplicate first")
     own = gallery.templates(person.id) if person.id in gallery.people else np.zeros((0, 0), np.float32)
     parted = fits(result.embedding, own, settings.face_consistency)
@@ -100,9 +101,11 @@ def identify(session: Session, faces: FaceProvider, settings: Settings, data: by
     found = gallery.match(result.embedding, engine.model_id, top=top) if len(gallery) else []
     people_by_id = {p.id: p for p in session.scalars(select(Person).where(Person.id.in_([m.person for m in found])))}
     matches = [(people_by_id[m.person], m.score) for m in found if m.person in people_by_id]
-    t = engine.thresholds
-    return Identified(decision, matches, engine.model_id, {"accept": t.accept, "unknown": t.unknown,
-                                                          "margin": t.margin}, result.quality.describe())
+    t = engine.thresholds_for(len(gallery))  # what identify decided with: chosen for this gallery's size
+    used = {"accept": t.accept, "unknown": t.unknown, "margin": t.margin, "gallery_people": float(len(gallery))}
+    if t.expected_fpir is not None:
+        used["expected_fpir"] = t.expected_fpir
+    return Identified(decision, matches, engine.model_id, used, result.quality.describe())
 
 
 def templates(session: Session, person_id: str) -> Sequence[Template]:

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from server.core.clock import utcnow
 from server.feed.tables import FeedChange
 
-Kind = Literal["person", "template", "template_removed", "tombstone"]
+Kind = Literal["person", "template", "template_removed", "tombstone", "booking"]
 
 PENDING = "labgate_feed_pending"
 LOCK_KEY = 0x4C47_4645_4544  # "LGFEED": one key for every writer of the journal, in any process

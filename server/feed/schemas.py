@@ -50,7 +50,10 @@ class ChangesOut(BaseModel):
     removed_templates: list[FeedRemovedTemplate] = Field(
         description="templates deleted (a poor photo, consent withdrawn): the kiosk drops them")
     tombstones: list[FeedTombstone] = Field(description="erased people: the kiosk erases them and acknowledges")
-    bookings: list[dict[str, Any]] = Field(description="bookings of the device's room (arrive with bookings)")
+    bookings: list[dict[str, Any]] = Field(description=(
+        "bookings of the device's room for today and tomorrow: id, room, title, holder (name), holder_number, "
+        "participants (numbers), starts_at, ends_at, check_in_from, status; or {id, status, removed: true} for "
+        "one that no longer holds the room"))
     config: dict[str, Any]
     qr_public_key: str = Field(description="base64 of the raw Ed25519 public key that signs QR tokens")
     commands: list[FeedCommand] = Field(description="every command not yet acknowledged")

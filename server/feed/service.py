@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from server.bookings.tables import HOLDING, Booking, Participant, Room
+from server.core.clock import iso, utcnow
 from server.devices.tables import Device, DeviceCommand
 from server.faces.tables import Template
 from server.feed import cursor as cursors
@@ -31,6 +33,7 @@ class Page:
     removed_templates: list[dict[str, Any]] = field(default_factory=list)
     tombstones: list[dict[str, Any]] = field(default_factory=list)
     commands: list[dict[str, Any]] = field(default_factory=list)
+    bookings: list[dict[str, Any]] = field(default_factory=list)
 
 
 def page(session: Session, device: Device, cursor: str | None, limit: int) -> Page:
@@ -58,6 +61,7 @@ def page(session: Session, device: Device, cursor: str | None, limit: int) -> Pa
                                           [int(i) for i in refs.get("tombstone", []) if i.isdigit()])}
     result.tombstones = [{"number": stones[i].number, "erased_at": stones[i].erased_at}
                          for i in refs.get("tombstone", []) if i in stones]
+    result.bookings = _bookings(session, device, refs.get("booking", []))
     result.commands = [{"id": c.id, "kind": c.kind, "args": c.args} for c in session.scalars(
         select(DeviceCommand).where(DeviceCommand.device_id == device.id, DeviceCommand.acked_at.is_(None))
         .order_by(DeviceCommand.created_at, DeviceCommand.id))]
@@ -80,6 +84,36 @@ def _load(session: Session, table: Any, key: Any, ids: list[Any]) -> list[Any]:
     for start in range(0, len(ids), 500):
         found.extend(session.scalars(select(table).where(key.in_(ids[start:start + 500]))))
     return found
+
+
+def _bookings(session: Session, device: Device, ids: list[str]) -> list[dict[str, Any]]:
+    """The device's room's bookings among ``ids``, as the kiosk keeps them: those of today and tomorrow
+    that hold the room, and the ones that stopped holding it (removed). Others wait for their window."""
+    if not ids:
+        return []
+    now = utcnow()
+    found = session.execute(select(Booking, Person.number, Person.name).join(Room, Room.id == Booking.room_id)
+                            .join(Person, Person.id == Booking.holder_id)
+                            .where(Booking.id.in_(ids), Room.code == device.room)).all()
+    parts: dict[str, list[str]] = {}
+    for booking_id, number in session.execute(select(Participant.booking_id, Person.number)
+                                              .join(Person, Person.id == Participant.person_id)
+                                              .where(Participant.booking_id.in_([b.id for b, _, _ in found]))):
+        parts.setdefault(booking_id, []).append(number)
+    rooms = dict(session.execute(select(Room.id, Room.check_in_opens_minutes)).all())
+    out: list[dict[str, Any]] = []
+    for booking, number, name in sorted(found, key=lambda row: row[0].starts_at):
+        if booking.status not in HOLDING:
+            out.append({"id": booking.id, "status": booking.status, "removed": True})
+            continue
+        if booking.starts_at >= now + timedelta(days=2):
+            continue
+        opens = booking.starts_at - timedelta(minutes=rooms.get(booking.room_id, 0))
+        out.append({"id": booking.id, "room": device.room, "title": booking.title, "holder": name,
+                    "holder_number": number, "participants": sorted(parts.get(booking.id, [])),
+                    "starts_at": iso(booking.starts_at), "ends_at": iso(booking.ends_at),
+                    "check_in_from": iso(opens), "status": booking.status})
+    return out
 
 
 def _person(person: Person) -> dict[str, Any]:

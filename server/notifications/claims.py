@@ -19,13 +19,15 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, delete, select, update
 from sqlalchemy.orm import Session
 
+from server.audit import service as audit
+from server.auth.actor import Actor
 from server.core.clock import utcnow
 from server.core.errors import Conflict, NotFound
 from server.core.ids import new_id
 from server.notifications.channels.base import Failed, Outcome, Outgoing, Sent
 from server.notifications.kinds import Channel, Status
 from server.notifications.settings import NotifySettings
-from server.notifications.tables import Contact, Message, PushToken
+from server.notifications.tables import Attachment, Contact, Message, PushToken
 
 log = logging.getLogger("labgate.notifications")
 
@@ -47,18 +49,24 @@ def claim(session: Session, channel: Channel, limit: int, lease_seconds: float) 
                 next_attempt_at=now + timedelta(seconds=lease_seconds), updated_at=now)
         .returning(Message.id, Message.person_id, Message.address, Message.language, Message.topic, Message.template,
                    Message.subject, Message.body_text, Message.body_html, Message.short, Message.attempts,
-                   Message.data, Message.created_at)
+                   Message.data, Message.created_at, Message.notification_key)
         .execution_options(synchronize_session=False)).all()
     window: set[str] = set()
     if channel is Channel.WHATSAPP and taken:
         window = set(session.scalars(select(Contact.whatsapp).where(
             Contact.person_id.in_({row.person_id for row in taken}), Contact.whatsapp_inbound_at > now - WINDOW)))
+    attached: dict[str, list[tuple[str, str, bytes]]] = {}
+    if channel is Channel.EMAIL and taken:
+        for item in session.scalars(select(Attachment).where(
+                Attachment.notification_key.in_({row.notification_key for row in taken}))):
+            attached.setdefault(item.notification_key, []).append((item.filename, item.media_type, item.content))
     session.commit()
     taken = sorted(taken, key=lambda row: row.created_at)
     return [Outgoing(id=row.id, claim=token, channel=channel, person_id=row.person_id, address=row.address,
                      language=row.language, topic=row.topic, template=row.template, subject=row.subject,
                      text=row.body_text, html=row.body_html, short=row.short, attempts=row.attempts,
-                     data=dict(row.data or {}), free_text=row.address in window) for row in taken]
+                     data=dict(row.data or {}), free_text=row.address in window,
+                     attachments=tuple(attached.get(row.notification_key, ()))) for row in taken]
 
 
 def settle(session: Session, message: Outgoing, outcome: Outcome, settings: NotifySettings,
@@ -128,6 +136,12 @@ def release(session: Session, messages: list[Outgoing]) -> None:
                         .values(status=Status.QUEUED.value, claim=None, next_attempt_at=now, updated_at=now)
                         .execution_options(synchronize_session=False))
     session.commit()
+
+
+def resend_by(session: Session, actor: Actor, message_id: str) -> Message:
+    """``resend``, by an admin, in the audit log (the API's and the pages' one way to do it)."""
+    audit.record(session, actor, "notification.resend", "notification_message", message_id)
+    return resend(session, message_id)
 
 
 def resend(session: Session, message_id: str) -> Message:

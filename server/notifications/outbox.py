@@ -32,7 +32,7 @@ from server.core.ids import new_id
 from server.notifications import contacts
 from server.notifications.kinds import Language, Status, Topic
 from server.notifications.render import Rendered, render
-from server.notifications.tables import Message
+from server.notifications.tables import Attachment, Message
 from server.people.tables import Person, PersonRole
 
 KEY_MAX = 200
@@ -75,11 +75,12 @@ class Queued:
 
 def notify(session: Session, *, topic: Topic | str, template: str, context: Mapping[str, Any], dedupe_key: str,
            people: Iterable[str] = (), audience: Audience | None = None, data: Mapping[str, str] | None = None,
-           not_before: datetime | None = None) -> Queued:
+           not_before: datetime | None = None, attachments: Sequence[tuple[str, str, bytes]] = ()) -> Queued:
     """Queue ``template`` for ``people`` and ``audience`` on ``topic``, in the caller's transaction.
 
     ``context`` fills the template (plus ``recipient`` = {name, number} and ``language``, per person);
-    ``data`` goes to the phone app with a push; ``not_before`` delays sending (a reminder). Raises
+    ``data`` goes to the phone app with a push; ``not_before`` delays sending (a reminder);
+    ``attachments`` ((filename, media type, content)) go with the email messages only. Raises
     ``TemplateProblem`` (a ``ValueError``) for an unknown template or a variable ``context`` lacks.
     """
     if not dedupe_key or len(dedupe_key) > KEY_MAX:
@@ -111,6 +112,8 @@ def notify(session: Session, *, topic: Topic | str, template: str, context: Mapp
                 "updated_at": now, "sent_at": None, "delivered_at": None, "read_at": None,
             })
     _insert_new(session, rows)
+    if rows and attachments:
+        _attach(session, dedupe_key, attachments, now)
     missing = [p for p in recipients if p not in reaches]
     return Queued(people=len(reaches), messages=len(rows), unreachable=unreachable, missing=missing)
 
@@ -121,6 +124,14 @@ def withdraw(session: Session, dedupe_key: str) -> int:
     done = session.execute(delete(Message).where(and_(Message.notification_key == dedupe_key,
                                                       Message.status == Status.QUEUED.value)))
     return int(done.rowcount)  # type: ignore[attr-defined]
+
+
+def _attach(session: Session, dedupe_key: str, attachments: Sequence[tuple[str, str, bytes]], now: datetime) -> None:
+    dialect = session.get_bind().dialect.name
+    statement = (postgresql.insert(Attachment) if dialect == "postgresql" else sqlite.insert(Attachment)
+                 ).on_conflict_do_nothing(index_elements=["notification_key", "filename"])
+    session.execute(statement, [{"notification_key": dedupe_key, "filename": name, "media_type": kind, "content": data,
+                                 "created_at": now} for name, kind, data in attachments])
 
 
 def _render(template: str, reach: contacts.Reach, context: Mapping[str, Any]) -> Rendered:

@@ -137,8 +137,7 @@ def get_message(message_id: MessageId, _: Admin, session: SessionDep) -> Message
 def resend_message(message_id: MessageId, actor: Admin, session: SessionDep) -> MessageOut:
     """Queue a dead or failed message again with fresh attempts (to the person's current email or
     number); 409 for one that is queued, being sent or sent."""
-    audit.record(session, actor, "notification.resend", "notification_message", message_id)
-    return MessageOut.of(claims.resend(session, message_id))
+    return MessageOut.of(claims.resend_by(session, actor, message_id))
 
 
 # --- announcements --------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from server.core.database import Base
@@ -84,6 +84,19 @@ class Message(Base):
     sent_at: Mapped[datetime | None]
     delivered_at: Mapped[datetime | None]
     read_at: Mapped[datetime | None]
+
+
+class Attachment(Base):
+    """A file sent with the email messages of one ``notify`` call (a certificate): kept once per dedupe
+    key, read by the email channel only."""
+
+    __tablename__ = "notification_attachments"
+
+    notification_key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    filename: Mapped[str] = mapped_column(String(200), primary_key=True)
+    media_type: Mapped[str] = mapped_column(String(100))
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime]
 
 
 class Announcement(Base):

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, File, Path, Query, UploadFile, status
+from fastapi import APIRouter, Depends, File, Path, Query, Response, UploadFile, status
 
 from server.auth.actor import Actor
 from server.auth.dependencies import allow
 from server.auth.roles import Role
 from server.core.dependencies import SessionDep
+from server.core.responses import json_response
 from server.core.uploads import read_limited
 from server.people import erasure, service
 from server.people.schemas import (
@@ -39,9 +40,10 @@ def list_people(
     q: Annotated[str | None, Query(max_length=100, description="part of a name, or the start of a number")] = None,
     role: Role | None = None, active: bool | None = None,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0, limit: Annotated[int, Query(ge=1, le=500)] = 50,
-) -> PeoplePage:
+) -> Response:
     people, total = service.search(session, q, role, active, offset, limit)
-    return PeoplePage(items=[PersonOut.of(p) for p in people], total=total, offset=offset, limit=limit)
+    return json_response(PeoplePage.model_validate({"items": people, "total": total, "offset": offset,
+                                                    "limit": limit}))
 
 
 @router.post("/people", response_model=PersonOut, status_code=status.HTTP_201_CREATED)

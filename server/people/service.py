@@ -3,9 +3,11 @@ through the feed and lands in the audit log."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import Select, bindparam, exists, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -35,18 +37,55 @@ def by_number(session: Session, number: str) -> Person | None:
     return session.scalar(select(Person).where(Person.number == number))
 
 
+PEOPLE, ROLES = Person.__table__, PersonRole.__table__
+
+
+@functools.cache
+def _page_queries(by_text: bool, by_role: bool, by_active: bool) -> tuple[Select[Any], Select[Any]]:
+    """(the count, the page joined to its roles) for one combination of filters, built once: every
+    value is a bound parameter, so a request only binds them (no statement built, no cache key)."""
+    conditions: list[Any] = []
+    if by_text:
+        conditions.append(or_(func.lower(PEOPLE.c.name).like(bindparam("like")),
+                              PEOPLE.c.number.like(bindparam("prefix"))))
+    if by_role:
+        conditions.append(exists().where(ROLES.c.person_id == PEOPLE.c.id, ROLES.c.role == bindparam("role")))
+    if by_active:
+        conditions.append(PEOPLE.c.active == bindparam("active"))
+    count = select(func.count()).select_from(PEOPLE).where(*conditions)
+    page = (select(PEOPLE).where(*conditions).order_by(PEOPLE.c.number)
+            .offset(bindparam("offset")).limit(bindparam("limit")).subquery("page"))
+    rows = (select(page, ROLES.c.role).select_from(page.outerjoin(ROLES, ROLES.c.person_id == page.c.id))
+            .order_by(page.c.number, ROLES.c.role))
+    return count, rows
+
+
 def search(session: Session, q: str | None, role: Role | None, active: bool | None, offset: int,
-           limit: int) -> tuple[Sequence[Person], int]:
-    query = select(Person)
+           limit: int) -> tuple[list[dict[str, Any]], int]:
+    """A page of people in number order, each a dict of ``PersonOut``'s fields, and how many match:
+    two queries (the count; the page joined to its roles, so the page's rows are read once), no
+    ORM objects."""
+    count, page = _page_queries(bool(q), role is not None, active is not None)
+    values: dict[str, Any] = {"offset": offset, "limit": limit}
     if q:
-        like = f"%{q.lower()}%"
-        query = query.where(or_(func.lower(Person.name).like(like), Person.number.like(f"{q}%")))
-    if role:
-        query = query.where(Person.roles.any(PersonRole.role == role.value))
+        values.update(like=f"%{q.lower()}%", prefix=f"{q}%")
+    if role is not None:
+        values["role"] = role.value
     if active is not None:
-        query = query.where(Person.active == active)
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    return session.scalars(query.order_by(Person.number).offset(offset).limit(limit)).all(), total
+        values["active"] = active
+    connection = session.connection()
+    total = int(connection.execute(count, values).scalar_one())
+    people: dict[str, dict[str, Any]] = {}
+    for row in connection.execute(page, values):
+        person = people.get(row.id)
+        if person is None:
+            person = people[row.id] = {
+                "id": row.id, "number": row.number, "name": row.name, "kind": row.kind, "roles": [],
+                "active": row.active, "has_pin": row.pin_hash is not None, "version": row.version,
+                "created_at": row.created_at, "updated_at": row.updated_at}
+        if row.role is not None:
+            person["roles"].append(row.role)
+    return list(people.values()), total
 
 
 def create(session: Session, actor: Actor | None, data: PersonIn) -> Person:

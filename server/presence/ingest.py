@@ -17,13 +17,14 @@ import hashlib
 import json
 import logging
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from pydantic import ValidationError
-from sqlalchemy import delete, insert, select
+from sqlalchemy import Table, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from server.bookings import checkin
 from server.core.clock import iso, utcnow
 from server.core.errors import Invalid
 from server.devices.tables import Device
@@ -34,6 +35,7 @@ from server.presence.tables import Event, EventConflict, IngestBatch
 
 log = logging.getLogger("labgate.presence")
 
+EVENTS = cast(Table, Event.__table__)
 KEEP_REPLIES = timedelta(days=30)
 CHUNK = 500
 
@@ -91,7 +93,8 @@ def _store(session: Session, device: Device, key: str, request_hash: str, raw: l
             results.append({"id": event.id, "status": "conflict", "reason": "an event with this id is stored with "
                             f"other content{f' ({elsewhere})' if elsewhere else ''}; the stored one is kept"})
     if rows:
-        session.execute(insert(Event), rows)
+        session.connection().execute(insert(EVENTS), rows)  # Core's executemany: no ORM bulk machinery per row
+        checkin.by_presence(session, device.room, rows)  # the door saw a booking's holder: checked in
     if conflicts:
         session.execute(insert(EventConflict), conflicts)
         log.warning("event=ingest_conflict device=%s count=%d ids=%s", device.id, len(conflicts),

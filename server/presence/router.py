@@ -50,7 +50,8 @@ def push_events(device_id: DeviceId, body: EventBatchIn, device: DeviceAuth, ses
     return ingest.ingest(session, device, idempotency_key, body.events)
 
 
-def _range(settings: Settings, start: date | None, end: date | None) -> tuple[date, date]:
+def day_range(settings: Settings, start: date | None, end: date | None) -> tuple[date, date]:
+    """The days asked for, by default the 30 days up to today in the lab's zone (also the pages')."""
     last = end or utcnow().astimezone(settings.zone).date()
     return (start or max(EARLIEST, last - timedelta(days=30))), last
 
@@ -64,7 +65,7 @@ def list_attendance(_: Reporters, session: SessionDep, settings: SettingsDep, st
                     person_id: PersonFilter = None) -> list[AttendanceDayOut]:
     """Presence per day and per person: the first and last kiosk accept of the day, with corrections
     applied. Days are the lab's (LABGATE_TIMEZONE)."""
-    first, last = _range(settings, start, end)
+    first, last = day_range(settings, start, end)
     return [_out(d) for d in attendance.days(session, settings.zone, first, last, person_id)]
 
 
@@ -75,7 +76,7 @@ def list_attendance(_: Reporters, session: SessionDep, settings: SettingsDep, st
 def export_attendance(_: Exporters, session: SessionDep, settings: SettingsDep, start: From = None, end: To = None,
                       person_id: PersonFilter = None) -> Response:
     """The same rows as GET /attendance, as a CSV file."""
-    first, last = _range(settings, start, end)
+    first, last = day_range(settings, start, end)
     text = attendance.to_csv(attendance.days(session, settings.zone, first, last, person_id))
     return Response(text, media_type="text/csv; charset=utf-8", headers={
         "Content-Disposition": f'attachment; filename="attendance-{first}-{last}.csv"'})
@@ -96,7 +97,7 @@ def correct_attendance(body: CorrectionIn, actor: Managers, session: SessionDep,
 def my_attendance(actor: AnyRole, session: SessionDep, settings: SettingsDep, start: From = None,
                   end: To = None) -> list[AttendanceDayOut]:
     """One's own attendance."""
-    first, last = _range(settings, start, end)
+    first, last = day_range(settings, start, end)
     return [_out(d) for d in attendance.days(session, settings.zone, first, last, actor.person_id)]
 
 

@@ -10,12 +10,17 @@ from server.presence.tables import Event
 
 
 def missing(session: Session, device_id: str, cap: int = 1000) -> list[list[int]]:
-    """[first, last] ranges of missing seq numbers below the highest received one, at most ``cap``."""
-    lowest = session.scalar(select(func.min(Event.seq)).where(Event.device_id == device_id))
-    if lowest is None:
+    """[first, last] ranges of missing seq numbers below the highest received one, at most ``cap``.
+
+    The usual answer, no gap, comes from one pass over the (device_id, seq) index in order (the
+    distinct seqs counted without a sort): the lowest is 1 and there are as many as the highest.
+    Only a sequence with a gap is walked again to find where."""
+    seqs = select(Event.seq.label("seq")).where(Event.device_id == device_id).distinct().subquery()
+    lowest, highest, distinct = session.execute(
+        select(func.min(seqs.c.seq), func.max(seqs.c.seq), func.count())).one()
+    if lowest is None or (lowest == 1 and distinct == highest):
         return []
     ranges = [[1, lowest - 1]] if lowest > 1 else []
-    seqs = select(Event.seq.label("seq")).where(Event.device_id == device_id).distinct().subquery()
     following = select(seqs.c.seq, func.lead(seqs.c.seq).over(order_by=seqs.c.seq).label("nxt")).subquery()
     rows = session.execute(select(following.c.seq, following.c.nxt).where(following.c.nxt - following.c.seq > 1)
                            .order_by(following.c.seq).limit(cap))

@@ -27,9 +27,9 @@ from kiosk.camera import Frame
 from kiosk.demo import DEMO_PIN
 from kiosk.kiosk import Kiosk
 from kiosk.tracker import Track
-from kiosk.votes import Verdict, Vote
 from models.decision import Outcome
 from models.detector import Face
+from models.votes import Verdict, Vote
 
 PIN_EVERY = 500  # a PIN entry (scrypt: slow on purpose) among the face decisions
 UNKNOWN_EVERY = 7  # a stranger among the accepts

@@ -84,6 +84,7 @@ def test_metrics_parse_and_count_what_happened(running) -> None:  # type: ignore
     assert rejects.get(("too_small",), 0) >= 1, "walk-ups start far away: some faces are too small"
     assert samples("labgate_kiosk_outbox_events")[()] == kiosk.store.outbox_size() == len(events)
     assert samples("labgate_kiosk_gallery_people")[()] == 25
+    assert samples("labgate_kiosk_accept_threshold")[()] == kiosk.loop.thresholds.accept
     assert samples("labgate_kiosk_camera_up")[()] == 0.0, "the scene ended: the camera gives no frames"
     assert samples("labgate_kiosk_frame_errors", "_total")[()] == 0
 
@@ -133,6 +134,9 @@ def test_health_tells_camera_model_outbox_and_sync(running) -> None:  # type: ig
     assert health["frames"] == kiosk.loop.frames > 0
     assert health["threads"]["loop"] is False and health["threads"]["http"] is True
     assert health["gallery_people"] == 25
+    for25 = kiosk.engine.thresholds_for(25)  # τ chosen for the 25 people the loop holds
+    assert health["decision"]["gallery_people"] == 25 and health["decision"]["accept"] == for25.accept
+    assert health["decision"]["expected_fpir"] == for25.expected_fpir <= kiosk.engine.settings.target_fpir
     assert health["pending_writes"] == 0
     missing = requests.get(f"{base}/nothing", timeout=5)
     assert missing.status_code == 404 and "/health" in missing.json()["detail"]

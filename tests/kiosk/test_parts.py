@@ -23,9 +23,9 @@ from kiosk.pin import PinGate, PinHashError, hash_pin, verify_pin
 from kiosk.qr import TokenError, public_key_from_b64, verify_token
 from kiosk.strings import CATALOGUE, LANGUAGES
 from kiosk.tracker import Tracker
-from kiosk.votes import Vote
 from models.decision import Decision, Outcome
 from models.detector import Face
+from models.votes import Vote
 from tests.kiosk.conftest import ROOT, TokenMaker
 
 

@@ -99,7 +99,7 @@ def test_evaluate_people_agrees_with_a_direct_computation(
 
     # Directly: each photo through FaceEngine.embed_photo, each person's score the best of its templates.
     engine = photo_engine()
-    t = engine.thresholds
+    t = engine.thresholds_for(len(chosen))  # the kiosk's τ for a gallery of that many people
 
     def embed(path: Path) -> np.ndarray:
         result = engine.embed_photo(read_image(path), check_quality=False)

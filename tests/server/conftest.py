@@ -121,8 +121,8 @@ test_settings.__test__ = False  # type: ignore[attr-defined]
 
 
 @pytest.fixture
-def settings(database_url: str) -> Settings:
-    return test_settings(database_url)
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    return test_settings(database_url, data_dir=tmp_path / "data")
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@ A, H, T, L, S, ST = Role.ADMIN, Role.HEAD, Role.TECHNICIAN, Role.LECTURER, Role.
 EVERYONE = {A, H, T, L, S, ST}
 PUBLIC: set[Role] = set()
 DEVICE = "device"
+BOOKERS = {A, H, L, S, ST}  # a technician looks after kiosks, not the timetable
 SIGNED = "signed"  # no login: a credential of its own (WhatsApp's webhook: Meta's signature, the verify token)
 
 EXPECTED: dict[tuple[str, str], set[Role] | str] = {
@@ -85,6 +86,55 @@ EXPECTED: dict[tuple[str, str], set[Role] | str] = {
     ("GET", "/api/v1/notifications/whatsapp/webhook"): SIGNED,
     ("POST", "/api/v1/notifications/whatsapp/webhook"): SIGNED,
     ("GET", "/metrics"): PUBLIC,
+    ("POST", "/api/v1/rooms"): {A, H},
+    ("GET", "/api/v1/rooms"): EVERYONE,
+    ("GET", "/api/v1/rooms/{room_id}"): EVERYONE,
+    ("PATCH", "/api/v1/rooms/{room_id}"): {A, H},
+    ("POST", "/api/v1/rooms/{room_id}/seats"): {A, H},
+    ("GET", "/api/v1/rooms/{room_id}/availability"): EVERYONE,
+    ("POST", "/api/v1/bookings"): BOOKERS,
+    ("GET", "/api/v1/bookings"): EVERYONE,
+    ("GET", "/api/v1/bookings/no-shows"): {A, H},
+    ("GET", "/api/v1/bookings/report.csv"): {A, H},
+    ("GET", "/api/v1/bookings/{booking_id}"): EVERYONE,
+    ("PATCH", "/api/v1/bookings/{booking_id}"): BOOKERS,
+    ("POST", "/api/v1/bookings/{booking_id}:cancel"): BOOKERS,
+    ("POST", "/api/v1/bookings/{booking_id}:approve"): {A, H},
+    ("POST", "/api/v1/bookings/{booking_id}:reject"): {A, H},
+    ("POST", "/api/v1/bookings/{booking_id}:check-in"): EVERYONE,
+    ("POST", "/api/v1/bookings:release-due"): {A, H},
+    ("POST", "/api/v1/blackouts"): {A, H},
+    ("GET", "/api/v1/blackouts"): EVERYONE,
+    ("DELETE", "/api/v1/blackouts/{blackout_id}"): {A, H},
+    ("POST", "/api/v1/calendars"): EVERYONE,
+    ("DELETE", "/api/v1/calendars/{calendar_id}"): EVERYONE,
+    ("GET", "/api/v1/calendars/{token}.ics"): PUBLIC,  # the secret URL is the credential
+    ("GET", "/api/v1/recruitment/vacancies"): EVERYONE,  # drafts only to those who run them
+    ("POST", "/api/v1/recruitment/vacancies"): {A, H, L},
+    ("GET", "/api/v1/recruitment/vacancies/{vacancy_id}"): EVERYONE,
+    ("POST", "/api/v1/recruitment/vacancies/{vacancy_id}:open"): {A, H, L},  # lecturers: their own vacancies
+    ("POST", "/api/v1/recruitment/vacancies/{vacancy_id}:close"): {A, H, L},
+    ("PUT", "/api/v1/recruitment/vacancies/{vacancy_id}/pamphlet"): {A, H, L},
+    ("GET", "/api/v1/recruitment/vacancies/{vacancy_id}/pamphlet"): EVERYONE,
+    ("POST", "/api/v1/recruitment/vacancies/{vacancy_id}/applications"): {ST},
+    ("GET", "/api/v1/recruitment/vacancies/{vacancy_id}/applications"): {A, H, L},
+    ("GET", "/api/v1/recruitment/vacancies/{vacancy_id}/attendance.csv"): {A, H, L},
+    ("GET", "/api/v1/me/applications"): EVERYONE,
+    ("GET", "/api/v1/recruitment/applications/{application_id}"): EVERYONE,  # the applicant and the runners
+    ("GET", "/api/v1/recruitment/applications/{application_id}/documents/{kind}"): EVERYONE,  # the same
+    ("POST", "/api/v1/recruitment/applications/{application_id}:withdraw"): {ST},  # the applicant
+    ("POST", "/api/v1/recruitment/applications/{application_id}:review"): {A, H, L},
+    ("POST", "/api/v1/recruitment/applications/{application_id}:accept"): {A, H, L},
+    ("POST", "/api/v1/recruitment/applications/{application_id}:reject"): {A, H, L},
+    ("POST", "/api/v1/recruitment/applications/{application_id}:activate"): {A},
+    ("GET", "/api/v1/recruitment/assistantships"): {A, H, L, S},  # an assistant sees their own
+    ("POST", "/api/v1/recruitment/assistantships/{assistantship_id}:end"): {A, H, L},
+    ("POST", "/api/v1/recruitment/assistantships/{assistantship_id}/attendance"): {S},  # their own
+    ("GET", "/api/v1/recruitment/assistantships/{assistantship_id}/attendance"): {A, H, L, S},
+    ("POST", "/api/v1/recruitment/attendance/{attendance_id}:confirm"): {A, H, L},
+    ("GET", "/api/v1/recruitment/attendance/{attendance_id}/photo"): {A, H, L, S},
+    ("POST", "/api/v1/recruitment/assistantships/{assistantship_id}/certificate"): {A},
+    ("GET", "/api/v1/recruitment/certificates/{number}"): PUBLIC,  # what a certificate's QR code opens
 }
 
 # Run destructive operations last, so the others see their targets intact.
@@ -116,7 +166,12 @@ def test_each_role_gets_exactly_its_endpoints(client: TestClient, make_person: C
     command = client.post(f"/api/v1/devices/{kiosk.id}/commands", json={"kind": "resync"},
                           headers=people[A].headers).json()["id"]
     ids = {"person_id": target.id, "device_id": kiosk.id, "template_id": "no-such-template", "command_id": command,
-           "token": "no-such-token", "message_id": "no-such-message", "announcement_id": "no-such-announcement"}
+           "token": "no-such-token", "message_id": "no-such-message", "announcement_id": "no-such-announcement",
+           "room_id": "no-such-room", "booking_id": "no-such-booking", "blackout_id": "no-such-blackout",
+           "calendar_id": "no-such-calendar",
+           "vacancy_id": "no-such-vacancy", "application_id": "no-such-application", "kind": "transcript",
+           "assistantship_id": "no-such-assistantship", "attendance_id": "no-such-attendance",
+           "number": "LG-2026-00000000"}
     outcome: dict[tuple[str, str], dict[str, int]] = {}
     for method, path in sorted(EXPECTED, key=_order):
         url = path.format(**ids)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import schemathesis
@@ -29,7 +30,8 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from server.auth.roles import Role
-from tests.server.conftest import Kiosk, Person
+from tests.server.conftest import Kiosk, Person, signed_in
+from tests.server.recruitment.conftest import apply, png, transcript_pdf, vacancy_body
 from tests.server.test_roles import EXPECTED
 
 EXAMPLES = int(os.environ.get("SCHEMATHESIS_EXAMPLES", "20"))
@@ -46,6 +48,14 @@ class World:
     announcement_id: str
     message_id: str
     push_token: str
+    recruitment: dict[str, str]  # path parameters: a vacancy, an application, ... as real rows
+    student: dict[str, str]  # the applicant's headers (student-only operations)
+    assistant: dict[str, str]  # the same person as assistant (assistant-only operations)
+    room_id: str = ""
+    booking_id: str = ""
+    blackout_id: str = ""
+    calendar_id: str = ""
+    calendar_token: str = ""
 
 
 @pytest.fixture
@@ -61,7 +71,47 @@ def world(client: TestClient, admin: Person, kiosk: Kiosk, make_person: Callable
     token = client.post("/api/v1/me/push-tokens", json={"token": "fcm-token-of-the-admins-phone"},
                         headers=admin.headers).json()
     assert token["token_end"] == "-phone"
-    return World(admin, kiosk, person, command.json()["id"], announced["id"], message, "fcm-token-of-the-admins-phone")
+    recruitment, student, assistant = _recruitment(client, admin, make_person)
+    world = World(admin, kiosk, person, command.json()["id"], announced["id"], message, "fcm-token-of-the-admins-phone",
+                  recruitment, student, assistant)
+    room = client.post("/api/v1/rooms", json={"code": "LAB-1", "name": "Lab 1"}, headers=admin.headers).json()
+    start = datetime.now(UTC).replace(microsecond=0) + timedelta(days=3)
+    booked = client.post("/api/v1/bookings", headers=admin.headers, json={
+        "room_id": room["id"], "title": "Praktikum", "starts_at": start.isoformat(),
+        "ends_at": (start + timedelta(hours=2)).isoformat()}).json()
+    blackout = client.post("/api/v1/blackouts", headers=admin.headers, json={
+        "title": "Libur", "starts_at": (start + timedelta(days=30)).isoformat(),
+        "ends_at": (start + timedelta(days=31)).isoformat()}).json()
+    calendar = client.post("/api/v1/calendars", json={"room_id": room["id"]}, headers=admin.headers).json()
+    world.room_id, world.booking_id = room["id"], booked["bookings"][0]["id"]
+    world.blackout_id = blackout["blackout"]["id"]
+    world.calendar_id, world.calendar_token = calendar["id"], calendar["url"].rsplit("/", 1)[1].removesuffix(".ics")
+    return world
+
+
+def _recruitment(client: TestClient, admin: Person,
+                 make_person: Callable[..., Person]) -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
+    """A vacancy with a pamphlet, an application accepted and activated, attendance and a certificate."""
+    vacancy = client.post("/api/v1/recruitment/vacancies", json=vacancy_body(), headers=admin.headers).json()
+    client.put(f"/api/v1/recruitment/vacancies/{vacancy['id']}/pamphlet", headers=admin.headers,
+               files={"file": ("pamflet.png", png(), "image/png")})
+    client.post(f"/api/v1/recruitment/vacancies/{vacancy['id']}:open", headers=admin.headers)
+    applicant = make_person(Role.STUDENT, Role.ASSISTANT)
+    applied = apply(client, vacancy["id"], applicant, transcript_pdf(0)[1])
+    assert applied.status_code == 201, applied.text
+    application = applied.json()["id"]
+    client.post(f"/api/v1/recruitment/applications/{application}:accept", json={"reason": "baik"},
+                headers=admin.headers)
+    contract = client.post(f"/api/v1/recruitment/applications/{application}:activate", headers=admin.headers).json()
+    assistant = signed_in(client, applicant.number, Role.ASSISTANT)
+    row = client.post(f"/api/v1/recruitment/assistantships/{contract['id']}/attendance", headers=assistant,
+                      data={"room": "LAB-1", "starts_at": "2026-11-30T01:00:00Z", "ends_at": "2026-11-30T03:00:00Z"},
+                      files={"photo": ("hadir.png", png(seed=2), "image/png")}).json()
+    certificate = client.post(f"/api/v1/recruitment/assistantships/{contract['id']}/certificate",
+                              json={"signatory": "Kepala Lab"}, headers=admin.headers).json()
+    ids = {"vacancy_id": vacancy["id"], "application_id": application, "assistantship_id": contract["id"],
+           "attendance_id": row["id"], "number": certificate["number"], "kind": "transcript"}
+    return ids, applicant.headers, assistant
 
 
 def _fixed(path: str, method: str, world: World) -> tuple[dict[str, str], dict[str, str]]:
@@ -79,8 +129,19 @@ def _fixed(path: str, method: str, world: World) -> tuple[dict[str, str], dict[s
     if "{message_id}" in path:
         params["message_id"] = world.message_id
     if "{token}" in path:
-        params["token"] = world.push_token
-    return params, (world.kiosk.headers if protocol else world.admin.headers)
+        params["token"] = world.calendar_token if path.startswith("/api/v1/calendars/") else world.push_token
+    for name in ("room_id", "booking_id", "blackout_id", "calendar_id"):
+        if "{" + name + "}" in path:
+            params[name] = getattr(world, name)
+    params.update({name: value for name, value in world.recruitment.items() if f"{{{name}}}" in path})
+    wanted = EXPECTED[(method, path)]
+    if protocol:
+        return params, world.kiosk.headers
+    if wanted == {Role.STUDENT}:
+        return params, world.student
+    if wanted == {Role.ASSISTANT}:
+        return params, world.assistant
+    return params, world.admin.headers
 
 
 @pytest.mark.parametrize(("method", "path"), sorted(EXPECTED), ids=[f"{m} {p}" for m, p in sorted(EXPECTED)])

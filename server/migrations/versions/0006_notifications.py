@@ -2,7 +2,7 @@
 and the people each was for.
 
 Revision ID: 0006
-Revises: 0003
+Revises: 0004
 Create Date: 2026-11-26
 """
 

@@ -31,6 +31,7 @@ class Outgoing:
     attempts: int  # this one included
     data: dict[str, Any] = field(default_factory=dict)
     free_text: bool = False  # WhatsApp: the person wrote to us in the last 24 hours
+    attachments: tuple[tuple[str, str, bytes], ...] = ()  # email: (filename, media type, content)
 
 
 @dataclass(frozen=True)

@@ -51,6 +51,9 @@ class EmailAdapter:
         mail["Auto-Submitted"] = "auto-generated"
         mail.set_content(outgoing.text, charset="utf-8")
         mail.add_alternative(outgoing.html, subtype="html", charset="utf-8")
+        for filename, media_type, content in outgoing.attachments:
+            maintype, _, subtype = media_type.partition("/")
+            mail.add_attachment(content, maintype=maintype, subtype=subtype or "octet-stream", filename=filename)
         mail["Content-Language"] = outgoing.language  # after the content: set_content drops Content-* headers
         return mail
 

@@ -1,0 +1,54 @@
+"""The floor bench/server.py compares labgate-server with: a minimal FastAPI app on the same database
+doing about the least FastAPI and SQLAlchemy can do for the same answers, with nothing of LabGate's
+around it (no sign-in, no middleware, no metrics, no problem documents).
+
+- ``GET /api/v1/people?limit=50&offset=0``: the same page as labgate-server's (the same 50 people in
+  number order, each with its roles, and the total) in a plain ``def`` endpoint: three SQLAlchemy Core
+  queries on one pooled connection (the total, the page, the page's roles), rows turned into dicts
+  and returned through FastAPI's ``JSONResponse``. (The ORM's ``selectinload`` and FastAPI's
+  ``jsonable_encoder`` would make this floor slower and the comparison flattering.)
+- ``GET /hello``: ``{"status": "ok"}`` from an ``async def`` endpoint, nothing else.
+
+It uses labgate's mapped classes and engine settings (pool, SQLite pragmas) so only the application
+layer differs. Run by bench/server.py with uvicorn's options of ``labgate-server run``:
+
+    LABGATE_DATABASE_URL=sqlite:///... .venv/bin/python -m uvicorn bench.minimal_app:create_app --factory
+"""
+
+from __future__ import annotations
+
+import os
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+from sqlalchemy import func, select
+
+from server.core.database import Database
+from server.people.tables import Person, PersonRole
+
+PEOPLE, ROLES = Person.__table__, PersonRole.__table__
+
+
+def create_app() -> FastAPI:
+    database = Database(os.environ["LABGATE_DATABASE_URL"])
+    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+
+    @app.get("/hello")
+    async def hello() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/api/v1/people")
+    def people(limit: int = 50, offset: int = 0) -> JSONResponse:
+        with database.engine.connect() as connection:
+            total = connection.scalar(select(func.count()).select_from(PEOPLE))
+            rows = connection.execute(select(PEOPLE).order_by(PEOPLE.c.number).offset(offset).limit(limit)).all()
+            held: dict[str, list[str]] = {row.id: [] for row in rows}
+            for person_id, role in connection.execute(select(ROLES.c.person_id, ROLES.c.role).where(
+                    ROLES.c.person_id.in_(list(held))).order_by(ROLES.c.role)):
+                held[person_id].append(role)
+        items = [{"id": p.id, "number": p.number, "name": p.name, "kind": p.kind, "roles": held[p.id],
+                  "active": p.active, "has_pin": p.pin_hash is not None, "version": p.version,
+                  "created_at": p.created_at.isoformat(), "updated_at": p.updated_at.isoformat()} for p in rows]
+        return JSONResponse({"items": items, "total": total, "offset": offset, "limit": limit})
+
+    return app

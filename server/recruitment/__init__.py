@@ -1,0 +1,2 @@
+"""Lab-assistant recruitment: vacancies, applications with transcripts read and checked, selection,
+activation, assistants' attendance, contract end and certificates."""
