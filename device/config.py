@@ -2,7 +2,7 @@
 start-up.
 
 The face engine's tables ([models] [detector] [quality] [decision]) are parsed by
-``models.settings``; this module adds [camera] [kiosk] [store] [http] [fallback] [screen], and its
+``models.settings``; this module adds [camera] [kiosk] [store] [http] [fallback] [screen] [liveness], and its
 ``typed_table`` reads [sync] too (``sync.config``; [enrol] is ``enroll.config``). A wrong key or
 value stops start-up with a ``SettingsError`` that names the key and what it accepts.
 """
@@ -89,6 +89,17 @@ class ScreenConfig:
 
 
 @dataclass(frozen=True)
+class LivenessConfig:
+    enabled: bool = True
+    threshold: float = -1.0  # below: an attack; negative: the models' calibrated threshold
+    grey_top: float = -1.0  # at or above: live; between: a head turn is asked; negative: calibrated
+    frames: int = 3  # good frames of a track the models score
+    turn_yaw: float = 0.12  # yaw change (eye distances) that counts as a head turn
+    turn_s: float = 4.0  # seconds the head turn is waited for
+    threads: int = 1
+
+
+@dataclass(frozen=True)
 class Config:
     engine: EngineSettings
     camera: CameraConfig = field(default_factory=CameraConfig)
@@ -98,6 +109,7 @@ class Config:
     fallback: FallbackConfig = field(default_factory=FallbackConfig)
     screen: ScreenConfig = field(default_factory=ScreenConfig)
     path: Path | None = None
+    liveness: LivenessConfig = field(default_factory=LivenessConfig)
 
     def events_token(self) -> str | None:
         """The bearer token for GET /events, read from its file; None when not configured."""
@@ -165,7 +177,22 @@ def parse(raw: dict[str, Any], base: Path, path: Path | None = None) -> Config:
     if screen.language not in LANGUAGES:
         raise SettingsError(f"[screen] language = {screen.language!r}: use one of {', '.join(LANGUAGES)}")
     _positive("screen", "preview_fps", screen.preview_fps)
-    return Config(engine, camera, kiosk, store, http, fallback, screen, path)
+    liveness = typed_table("liveness", LivenessConfig, raw.get("liveness", {}), base)
+    for key in ("threshold", "grey_top"):
+        value = getattr(liveness, key)
+        if value > 1 or (value < 0 and key in raw.get("liveness", {})):
+            raise SettingsError(f"[liveness] {key} = {value!r}: use a live score from 0 to 1, or leave it out to "
+                                "use the models' calibrated one (`labgate-models info pad-minifasnetv2-2.7.onnx`)")
+    if 0 <= liveness.grey_top < liveness.threshold:
+        raise SettingsError(f"[liveness] grey_top = {liveness.grey_top} is below threshold = {liveness.threshold}: "
+                            "the grey zone runs from threshold up to grey_top")
+    if not 1 <= liveness.frames <= 10:
+        raise SettingsError(f"[liveness] frames = {liveness.frames}: use 1 to 10")
+    if not 1 <= liveness.threads <= 4:
+        raise SettingsError(f"[liveness] threads = {liveness.threads}: use 1 to 4")
+    _positive("liveness", "turn_yaw", liveness.turn_yaw)
+    _positive("liveness", "turn_s", liveness.turn_s)
+    return Config(engine, camera, kiosk, store, http, fallback, screen, path, liveness)
 
 
 def _positive(table: str, key: str, value: float) -> None:

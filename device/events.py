@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-OUTCOMES = ("accept", "unknown")
+OUTCOMES = ("accept", "unknown", "spoof")  # spoof: a photo or screen held up (liveness), no person
 METHODS = ("face", "pin", "qr", "manual")
 # A clock before this is certainly wrong (a Pi without a real-time clock boots in 1970).
 EARLIEST_PLAUSIBLE = datetime(2025, 1, 1, tzinfo=UTC).timestamp()
@@ -60,6 +60,8 @@ class Event:
             raise ValueError(f"event method must be one of {METHODS}, not {self.method!r}")
         if self.outcome == "accept" and not self.person:
             raise ValueError("an accept event needs a person number")
+        if self.outcome == "spoof" and (self.person or self.method != "face"):
+            raise ValueError("a spoof event is a face event with no person")
         if self.method != "face" and (self.score is not None or self.model_id is not None):
             raise ValueError(f"score, margin and model_id are for face events only, not {self.method!r}")
 

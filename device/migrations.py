@@ -112,6 +112,30 @@ ALTER TABLE bookings ADD COLUMN participants TEXT NOT NULL DEFAULT '[]'; -- JSON
 ALTER TABLE bookings ADD COLUMN check_in_from TEXT;     -- UTC; check-in by presence opens then (NULL: at the start)
 ALTER TABLE bookings ADD COLUMN status TEXT NOT NULL DEFAULT 'confirmed';  -- confirmed | checked_in | completed
 """),
+    (4, "events may be 'spoof' (liveness: a photo or screen held up); the table is rebuilt, seq carries on", """
+CREATE TABLE events_new (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, -- the device's monotonic sequence, from 1, never reused
+    id TEXT NOT NULL UNIQUE,              -- UUIDv7
+    person TEXT,                          -- number, or NULL for an unknown face or a spoof
+    outcome TEXT NOT NULL CHECK (outcome IN ('accept', 'unknown', 'spoof')),
+    method TEXT NOT NULL CHECK (method IN ('face', 'pin', 'qr', 'manual')),
+    score REAL,                           -- spoof: the liveness score (0 attack .. 1 live)
+    margin REAL,                          -- spoof: the liveness score minus its threshold
+    model_id TEXT,                        -- spoof: the liveness models
+    captured_at TEXT NOT NULL,            -- UTC ISO 8601 with Z
+    synced_at TEXT,                       -- NULL while the event waits in the outbox
+    clock_suspect INTEGER NOT NULL DEFAULT 0
+);
+INSERT INTO events_new (seq, id, person, outcome, method, score, margin, model_id, captured_at, synced_at,
+                        clock_suspect)
+    SELECT seq, id, person, outcome, method, score, margin, model_id, captured_at, synced_at, clock_suspect
+    FROM events;
+DELETE FROM sqlite_sequence WHERE name = 'events_new';
+INSERT INTO sqlite_sequence (name, seq) SELECT 'events_new', seq FROM sqlite_sequence WHERE name = 'events';
+DROP TABLE events;
+ALTER TABLE events_new RENAME TO events;
+CREATE INDEX events_outbox ON events (seq) WHERE synced_at IS NULL;
+"""),
 ]
 
 

@@ -21,16 +21,19 @@ import numpy as np
 from enroll import checks
 from enroll.config import EnrolConfig
 from models.engine import FaceEngine, FaceResult
+from models.liveness import Liveness, LivenessChecker
 from models.quality import NO_FACE, REASON_TEXT
 
 # The poses asked for, in order, then again from the start. Screens translate the codes.
 GUIDANCE = ("straight", "left", "right", "up", "straight")
 NEAR_IDENTICAL = "near_identical"
 FULL = "full"
+ATTACK = "attack"  # liveness: a photo or a screen, not the person at the camera
 NOT_LEFT, NOT_RIGHT, NOT_UP = "not_turned_left", "not_turned_right", "not_looking_up"
 POSE_REASONS = {"left": NOT_LEFT, "right": NOT_RIGHT, "up": NOT_UP}
 REASONS = {**REASON_TEXT, NEAR_IDENTICAL: "nearly the same as an earlier shot (move a little)",
            FULL: "enough shots were taken; save the enrolment",
+           ATTACK: "a photo or a screen, not a person (the person must stand at the camera)",
            NOT_LEFT: "not turned to the left (turn a little to your left)",
            NOT_RIGHT: "not turned to the right (turn a little to your right)",
            NOT_UP: "not looking up (raise the chin a little)"}
@@ -106,9 +109,11 @@ class Offer:
 class Capture:
     """The shots of one enrolment in progress (created by ``EnrolmentService.begin``)."""
 
-    def __init__(self, number: str, name: str, technician: str, engine: FaceEngine, config: EnrolConfig) -> None:
+    def __init__(self, number: str, name: str, technician: str, engine: FaceEngine, config: EnrolConfig,
+                 liveness: LivenessChecker | None = None) -> None:
         self.number, self.name, self.technician = number, name, technician
         self.engine, self.config = engine, config
+        self.liveness = liveness  # with it, a shot scoring below its threshold is refused as an attack
         self.min_shots, self.max_shots = config.min_shots, config.max_shots
         self.shots: list[Shot] = []
         self.rejected: dict[str, int] = {}
@@ -128,7 +133,7 @@ class Capture:
 
     def offer(self, rgb: np.ndarray) -> Offer:
         """Check one camera frame: its main face must pass the quality gate, show the pose asked for
-        and not repeat a shot."""
+        and not repeat a shot; with liveness, not be a photo or a screen."""
         if self.full:
             return self._refuse((FULL,), {})
         judged = judge(self.engine, rgb, [s.embedding for s in self.shots], self.config.near_identical)
@@ -136,6 +141,10 @@ class Capture:
         if main is None or main.embedding is None:
             similar = None if judged.similar_to is None else judged.similar_to + 1
             return self._refuse(judged.reasons, judged.measures, similar)
+        if self.liveness is not None:
+            score = self.liveness.score(rgb, main.face)
+            if self.liveness.judge(score) is Liveness.ATTACK:
+                return self._refuse((ATTACK,), {**judged.measures, "live_score": score})
         prompt = self.prompt
         if not pose_fits(prompt, judged.measures, self._straight_pitch(), self.config):
             return self._refuse((POSE_REASONS[prompt],), judged.measures)

@@ -30,6 +30,7 @@ from enroll.outcomes import CollisionView, EnrolmentRefused, ImportReport, Photo
 from models.duplicates import Collision, collisions
 from models.engine import FaceEngine
 from models.enrolment import photo_view
+from models.liveness import LivenessChecker
 
 DAY_S = 86_400.0
 NUMBER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$")  # a NIM or NIP
@@ -52,8 +53,10 @@ portrait_view = photo_view  # the photo rules every enrolment shares (models.enr
 
 
 class EnrolmentService:
-    def __init__(self, store: Store, engine: FaceEngine, config: EnrolConfig) -> None:
+    def __init__(self, store: Store, engine: FaceEngine, config: EnrolConfig,
+                 liveness: LivenessChecker | None = None) -> None:
         self.store, self.engine, self.config = store, engine, config
+        self.liveness = liveness  # the door's liveness check: guided shots judged an attack are refused
         self.photos = portrait_view(engine)
         self._vault: CropVault | None = None
 
@@ -86,7 +89,8 @@ class EnrolmentService:
         if not valid_number(number):
             raise EnrolmentRefused("invalid", f"{number!r} is not a NIM or NIP (letters, digits, '.', '_', '-')")
         known = self.store.person_record(number)
-        capture = Capture(number, (known or {}).get("name") or name.strip(), technician, self.engine, self.config)
+        capture = Capture(number, (known or {}).get("name") or name.strip(), technician, self.engine, self.config,
+                          self.liveness)
         self.store.audit(technician, "enrol.start", number=number, model_id=self.model_id, known=known is not None)
         return capture
 

@@ -2,8 +2,9 @@
 fallback and the camera, read by the screen many times a second.
 
 Priority, highest first: the fallback keypad (while open), a fresh greeting, camera lost, a fresh
-"not recognised", look again, looking (with "one at a time, please" when several faces are in
-view), and otherwise idle, or offline when the server has not been reached for a while.
+"look at the camera yourself" (a photo or screen was held up) or "not recognised", look again,
+looking (with "one at a time, please" when several faces are in view), and otherwise idle, or
+offline when the server has not been reached for a while.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ class View(StrEnum):
     FALLBACK = "fallback"
     OFFLINE = "offline"
     CAMERA_LOST = "camera_lost"
+    SPOOF = "spoof"  # liveness judged a photo or a screen: the person is asked to look themselves
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,7 @@ class Door:
         self._greeting: Greeting | None = None
         self._greeted_at = -1e9
         self._unknown_at = -1e9
+        self._spoof_at = -1e9
         self._fallback_at: float | None = None
         self._faces = 0
         self._several = False
@@ -89,6 +92,7 @@ class Door:
         with self._lock:
             self._greeting, self._greeted_at = greeting, time.monotonic()
             self._unknown_at = -1e9
+            self._spoof_at = -1e9
             self._fallback_at = None
             self._notice = None
             self._version += 1
@@ -96,6 +100,11 @@ class Door:
     def unknown(self) -> None:
         with self._lock:
             self._unknown_at = time.monotonic()
+            self._version += 1
+
+    def spoof(self) -> None:
+        with self._lock:
+            self._spoof_at = time.monotonic()
             self._version += 1
 
     def camera(self, lost: bool, error: str = "") -> None:
@@ -140,6 +149,8 @@ class Door:
                 view = View.RECOGNISED
             elif self._camera_lost:
                 view = View.CAMERA_LOST
+            elif now - self._spoof_at <= self.greet_s:
+                view = View.SPOOF
             elif now - self._unknown_at <= self.greet_s:
                 view = View.UNKNOWN
             elif self._look_again and self._faces:

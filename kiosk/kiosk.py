@@ -25,6 +25,7 @@ from kiosk.door import Door
 from kiosk.fallback import Fallback
 from kiosk.frames import FrameSource
 from kiosk.http import StatusServer
+from kiosk.liveness import LivenessGate
 from kiosk.loop import Loop
 from kiosk.metrics import Metrics
 from kiosk.presence import Presence
@@ -32,11 +33,35 @@ from kiosk.qr import QrScanner
 from kiosk.sources import make_source
 from models import catalog
 from models.engine import FaceEngine
+from models.liveness import LivenessChecker
+from models.runtime import ModelError
 from sync import config as sync_config
 from sync import process
 from sync.provisioning import from_technician
 from sync.runner import Sync
 from sync.state import status as sync_status
+
+
+def liveness_gate(config: Config, source: FrameSource, engine: FaceEngine) -> LivenessGate | None:
+    """The liveness check of [liveness], or None when it is off. A composed source (the demo door, test
+    scenes: still photos pasted on a background) would be refused as photos, so liveness is off for it,
+    and the log says so."""
+    settings = config.liveness
+    if not settings.enabled:
+        log("liveness_off", why="config")
+        return None
+    if getattr(source, "composed", False):
+        log("liveness_off", why="composed_source", source=source.name)
+        return None
+    directory = engine.settings.model_dir or catalog.model_dir()
+    try:
+        checker = LivenessChecker.from_dir(directory, settings.threads)
+    except ModelError as exc:
+        raise ModelError(f"{exc}; or set [liveness] enabled = false in config.toml") from exc
+    gate = LivenessGate(checker, settings)
+    log("liveness_on", models=checker.model_id, threshold=gate.thresholds.attack, grey_top=gate.thresholds.live,
+        frames=settings.frames, calibrated_on=gate.thresholds.calibrated_on)
+    return gate
 
 
 class Kiosk:
@@ -60,8 +85,9 @@ class Kiosk:
                                  clock_offset=self._clock_offset, clock_suspect_s=self.sync_config.clock_suspect_s)
         self.fallback = Fallback(self.store, self.presence, self.metrics, config.fallback)
         self.qr = QrScanner(self.camera, config.fallback.qr_scan_hz) if config.fallback.qr else None
+        self.liveness = liveness_gate(config, self.source, self.engine)
         self.loop = Loop(self.engine, self.store, self.camera, self.door, self.presence, self.metrics, config.kiosk,
-                         self.fallback, self.qr)
+                         self.fallback, self.qr, liveness=self.liveness)
         # Sync as a thread of the kiosk ([sync] enabled), woken by each new event; provisioning codes
         # shown in technician mode are kept even when labgate-sync.service runs sync apart.
         self.sync = Sync(self.store, self.sync_config, handlers=process.handlers(config.path, in_kiosk=True),
@@ -106,7 +132,8 @@ class Kiosk:
     def enrolment(self) -> EnrolmentService:
         """The enrolment service on this kiosk's store and engine, with [enrol] from its config file (the
         screen's technician mode enrols through it)."""
-        return EnrolmentService(self.store, self.engine, enrol_config.load(self.config.path or DEFAULT_CONFIG))
+        return EnrolmentService(self.store, self.engine, enrol_config.load(self.config.path or DEFAULT_CONFIG),
+                                self.liveness.checker if self.liveness is not None else None)
 
     def device_id(self) -> str:
         return self.store.sync_value("device_id") or self.config.kiosk.device_id

@@ -1,5 +1,7 @@
-"""The recognition loop: newest frame -> detect -> track -> quality gate -> embed the faces still
-waiting for a decision -> match -> k-of-n vote -> event (one transaction) -> door.
+"""The recognition loop: newest frame -> detect -> track -> quality gate -> liveness (a track's first
+good frames) -> embed the faces still waiting for a decision -> match -> k-of-n vote -> event (one
+transaction) -> door. With liveness on, a vote's verdict waits until the track is judged live; a track
+judged an attack is logged as a ``spoof`` event (no identity), never accepted nor logged as a stranger.
 
 Several faces: tracks are served largest (nearest) first, the quality gate refuses a face while
 another one of similar size is in view, and the door asks for one at a time.
@@ -22,12 +24,14 @@ from device.watchdog import Watchdog
 from kiosk.camera import Camera, CameraStatus, Frame
 from kiosk.door import Box, Door
 from kiosk.fallback import Fallback
+from kiosk.liveness import LivenessGate
 from kiosk.metrics import Metrics
 from kiosk.presence import Presence
 from kiosk.qr import QrScanner, code_covers, qr_detector
 from kiosk.tracker import Track, Tracker, TrackState
 from models.decision import Outcome, decide
 from models.engine import FaceEngine
+from models.liveness import Liveness
 from models.quality import assess
 from models.votes import Verdict
 
@@ -35,8 +39,10 @@ from models.votes import Verdict
 class Loop:
     def __init__(self, engine: FaceEngine, store: Store, camera: Camera, door: Door, presence: Presence,
                  metrics: Metrics, config: LoopConfig, fallback: Fallback | None = None,
-                 qr: QrScanner | None = None, watchdog: Watchdog | None = None) -> None:
+                 qr: QrScanner | None = None, watchdog: Watchdog | None = None,
+                 liveness: LivenessGate | None = None) -> None:
         self.engine, self.store, self.camera, self.door = engine, store, camera, door
+        self.liveness = liveness
         self.presence, self.metrics, self.config = presence, metrics, config
         self.fallback, self.qr = fallback, qr
         self.watchdog = watchdog or Watchdog()
@@ -197,7 +203,12 @@ class Loop:
             if i == 0 and track is tracks[0]:
                 prompt = report.reasons[0]
         t_quality = time.perf_counter()
-        t_embed = t_quality
+        models_run = self._check_liveness(rgb, waiting, passing, frame)
+        if self.liveness is not None and waiting and waiting[0] is tracks[0] and waiting[0].liveness.asking_turn:
+            prompt = "turn_head"
+        passing = [(tr, crop) for tr, crop in passing if tr.state is TrackState.WAITING]  # not judged attacks
+        t_live = time.perf_counter()
+        t_embed = t_live
         if passing:
             vectors = self.engine.embedder.embed_crops(np.stack([crop for _, crop in passing]))
             t_embed = time.perf_counter()
@@ -210,8 +221,8 @@ class Loop:
         for track in waiting:
             # Undecided after enough evidence (2n good frames) and time: log it and offer the fallback;
             # the track keeps voting, so a face that turns out known is still accepted.
-            if (not track.unknown_logged and track.vote.seen >= 2 * track.vote.n
-                    and frame.t - track.first_t > self.config.decide_timeout_s):
+            if (not track.unknown_logged and track.vote.seen >= 2 * track.vote.n and self._live(track)
+                    and track.state is TrackState.WAITING and frame.t - track.first_t > self.config.decide_timeout_s):
                 self._unknown(track, frame, track.vote.window[-1].score, track.vote.window[-1].margin, "timeout")
         t_store = time.perf_counter()
         primary = tracks[0] if tracks else None
@@ -223,15 +234,62 @@ class Loop:
         stage.labels("detect").observe(t_detect - start)
         stage.labels("track").observe(t_track - t_detect)
         stage.labels("quality").observe(t_quality - t_track)
+        if models_run:
+            stage.labels("liveness").observe(t_live - t_quality)
         if passing:
-            stage.labels("embed").observe(t_embed - t_quality)
+            stage.labels("embed").observe(t_embed - t_live)
             stage.labels("match").observe(t_match - t_embed)
         stage.labels("store").observe(t_store - t_match)
         stage.labels("frame").observe(time.perf_counter() - start)
 
+    def _check_liveness(self, rgb: np.ndarray, waiting: list[Track], passing: list[tuple[Track, np.ndarray]],
+                        frame: Frame) -> int:
+        """Score the good frames of tracks that still need it, follow head turns, act on verdicts.
+        Returns how many faces the models scored."""
+        if self.liveness is None:
+            return 0
+        gate, scored = self.liveness, 0
+        good = {id(track) for track, _ in passing}
+        for track in waiting:
+            state = track.liveness
+            before = state.verdict
+            if id(track) in good and gate.wants_frame(state):
+                judged = gate.check(state, rgb, track.face, frame.t)
+                scored += 1
+                if judged is Liveness.UNSURE:
+                    log("liveness", verdict="unsure", score=round(state.score, 4), asked="turn_head", track=track.id,
+                        frame=frame.index)
+            elif state.asking_turn:
+                gate.turn(state, track.face, frame.t)
+            if state.verdict is before or state.verdict is None:
+                continue
+            log("liveness", verdict=state.verdict.value, why=state.why, score=round(state.score, 4),
+                frames=len(state.scores), track=track.id, frame=frame.index)
+            if state.verdict is Liveness.ATTACK:
+                self._spoof(track, frame)
+            elif track.held is not None:
+                held, track.held = track.held, None
+                self._on_verdict(track, held, frame)
+        return scored
+
+    def _spoof(self, track: Track, frame: Frame) -> None:
+        assert self.liveness is not None
+        track.state, track.look_again, track.held = TrackState.DECIDED, False, None
+        score = track.liveness.score
+        event = self.presence.spoof_face(frame.wall, score, score - self.liveness.thresholds.attack,
+                                         self.liveness.model_id, first_wall=track.first_wall)
+        log("decision", outcome="spoof", method="face", person=None, score=round(score, 4),
+            why=track.liveness.why, seq=event.seq if event else None, track=track.id, frame=frame.index)
+
+    def _live(self, track: Track) -> bool:
+        return self.liveness is None or track.liveness.verdict is Liveness.LIVE
+
     def _on_verdict(self, track: Track, verdict: Verdict, frame: Frame) -> None:
         if verdict.outcome is Outcome.LOOK_AGAIN:
             track.look_again = True
+            return
+        if not self._live(track):  # decided only once the face is judged live
+            track.held = verdict
             return
         if verdict.outcome is Outcome.UNKNOWN:
             if not track.unknown_logged:

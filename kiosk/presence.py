@@ -80,6 +80,14 @@ class Presence:
         self.door.unknown()
         return written
 
+    def spoof_face(self, wall: float, score: float, margin: float, model_id: str,
+                   first_wall: float | None = None) -> Event | None:
+        """A photo or screen held up (liveness): an event with no person, and the door asks for the person."""
+        event = self._event(None, "spoof", "face", wall, score=score, margin=margin, model_id=model_id)
+        written = self._write(event, None, first_wall)
+        self.door.spoof()
+        return written
+
     def accept_fallback(self, person: str, method: str, t: float | None = None,
                         qr_jti: tuple[str, int] | None = None) -> Written:
         """A PIN or QR entry: always an event. Raises AlreadyUsed for a QR token seen before."""

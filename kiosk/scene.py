@@ -226,6 +226,7 @@ class SceneSource:
     """A composed scene as a frame source (the demo, and the scripted source of the tests)."""
 
     live = False
+    composed = True  # still photos pasted on a background: liveness is off for it (kiosk.liveness_gate)
 
     def __init__(self, scene: Scene, loop: bool = False, name: str = "demo") -> None:
         self.scene = scene

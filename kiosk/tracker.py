@@ -8,8 +8,9 @@ from enum import StrEnum
 
 import numpy as np
 
+from kiosk.liveness import TrackLiveness
 from models.detector import Face
-from models.votes import Vote
+from models.votes import Verdict, Vote
 
 
 class TrackState(StrEnum):
@@ -32,6 +33,8 @@ class Track:
     look_again: bool = False  # its votes so far are in the grey zone
     velocity: np.ndarray = field(default_factory=lambda: np.zeros(4, dtype=np.float32))
     seen_now: bool = True  # matched to a detection in the latest frame
+    liveness: TrackLiveness = field(default_factory=TrackLiveness)
+    held: Verdict | None = None  # a vote's verdict waiting for the liveness check to pass
 
     @property
     def size(self) -> float:

@@ -8,6 +8,8 @@
   labgate-models evaluate people --known D --unknown D  identification: rank-1, FNIR@FPIR, decisions
   labgate-models calibrate --known D --unknown D --out M   thresholds for a target false-match rate
   labgate-models finetune --data D        triplet-loss fine-tuning on your own people -> a new model
+  labgate-models evaluate pad --live D --attack D [--attack-type NAME]   liveness: APCER, BPCER, ACER
+  labgate-models calibrate-pad --live D   liveness threshold and grey zone from live faces -> manifests
 
 evaluate, calibrate and finetune print a JSON summary as their last line and write a report folder
 (summary.md, summary.json, PNG plots) under artifacts/reports/ unless --report says where.
@@ -237,6 +239,33 @@ def _toolkit_commands(commands: argparse._SubParsersAction[argparse.ArgumentPars
     calibrate.add_argument("--force", action="store_true", help="replace models already in --out")
     model_option(calibrate, "embedder to calibrate (default: the index's default)")
 
+    pad = kinds.add_parser("pad", help="liveness: APCER per attack type, BPCER, ACER (ISO/IEC 30107-3)")
+    pad.add_argument("--live", action="append", required=True,
+                     help="live faces: a folder (or folder per person) or a quoted glob pattern; repeatable")
+    pad.add_argument("--attack", action="append", required=True,
+                     help="attack photos/frames: a folder or a quoted glob pattern; repeatable")
+    pad.add_argument("--attack-type", action="append", default=[],
+                     help="name of each --attack, in order (default: the folder or pattern)")
+    pad.add_argument("--half", choices=("all", "first", "second"), default="all",
+                     help="use only this half of each --live set (by person for a folder per person, else first "
+                     "or second half of the frames by name): calibrate-pad --half first, evaluate --half second")
+    pad.add_argument("--min-face", type=int, default=PHOTO_MIN_FACE, help="smallest face searched, px")
+    pad.add_argument("--report", type=Path, help="report folder (default: artifacts/reports/evaluate-pad-<time>)")
+
+    calibrate_pad = commands.add_parser(
+        "calibrate-pad", help="choose the liveness threshold and grey zone on live faces; write them into the "
+        "liveness models' manifests")
+    calibrate_pad.add_argument("--live", action="append", required=True,
+                               help="live faces: a folder (or folder per person) or a quoted glob pattern; repeatable")
+    calibrate_pad.add_argument("--half", choices=("all", "first", "second"), default="all",
+                               help="use only this half of each --live set (see evaluate pad)")
+    calibrate_pad.add_argument("--target-bpcer", type=float, default=0.01,
+                               help="share of these live faces the threshold may refuse (default 0.01)")
+    calibrate_pad.add_argument("--grey-share", type=float, default=0.25,
+                               help="share of these live faces above the threshold that may be asked for a head "
+                               "turn (the grey zone; default 0.25)")
+    calibrate_pad.add_argument("--min-face", type=int, default=PHOTO_MIN_FACE, help="smallest face searched, px")
+
     finetune = commands.add_parser("finetune", help="fine-tune FaceNet with triplet loss on a folder per person")
     finetune.add_argument("--data", type=Path, required=True, help="folder with one sub-folder of photos per person")
     finetune.add_argument("--out", type=Path, help="new model folder (default: artifacts/finetuned/<name>)")
@@ -283,7 +312,17 @@ def _print_json(summary: dict[str, Any]) -> None:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
+    if args.what == "pad":
+        from models.tools import pad_commands
+
+        return pad_commands.evaluate(args, catalog.model_dir(args.models), _report_dir(args, "evaluate-pad"))
     return _evaluate_pairs(args) if args.what == "pairs" else _evaluate_people(args)
+
+
+def _calibrate_pad(args: argparse.Namespace) -> int:
+    from models.tools import pad_commands
+
+    return pad_commands.calibrate(args, catalog.model_dir(args.models))
 
 
 def _evaluate_pairs(args: argparse.Namespace) -> int:
@@ -429,7 +468,7 @@ def _finetune(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"build": _build, "info": _info, "compare": _compare, "demo": _demo, "evaluate": _evaluate,
-            "calibrate": _calibrate, "finetune": _finetune}
+            "calibrate": _calibrate, "calibrate-pad": _calibrate_pad, "finetune": _finetune}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -58,7 +58,7 @@ class Manifest:
     """What a model is and how to feed it; stored as JSON in the ONNX file's metadata_props."""
 
     model_id: str
-    kind: str  # embedder | mtcnn-pnet | mtcnn-rnet | mtcnn-onet
+    kind: str  # embedder | mtcnn-pnet | mtcnn-rnet | mtcnn-onet | pad
     architecture: str
     weights_source: str
     weights_sha256: str
@@ -72,6 +72,8 @@ class Manifest:
     preprocessing_version: int = 1
     alignment: dict[str, Any] = field(default_factory=dict)
     thresholds: Thresholds | None = None
+    # pad (liveness) models: crop_scale, live_class, and once calibrated threshold, grey_top, calibrated_on
+    liveness: dict[str, Any] = field(default_factory=dict)
     licence: str = ""
     notes: str = ""
     format: str = MANIFEST_FORMAT

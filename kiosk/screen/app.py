@@ -30,6 +30,7 @@ from kiosk.strings import text
 COLOURS = {
     View.IDLE: "#34495e", View.OFFLINE: "#4d5656", View.LOOKING: "#2471a3", View.RECOGNISED: "#1e8449",
     View.LOOK_AGAIN: "#b9770e", View.UNKNOWN: "#a04000", View.CAMERA_LOST: "#922b21", View.FALLBACK: "#34495e",
+    View.SPOOF: "#a04000",
 }
 TICK_MS = 50
 
@@ -282,7 +283,7 @@ class DoorScreen(ctk.CTk):
         self.subtitle_label.configure(text=subtitle)
         self.detail_label.configure(text=detail)
         self.notice_label.configure(text=text(f"notice.{snap.notice}", self.lang) if snap.notice else "")
-        offer = snap.view in (View.UNKNOWN, View.CAMERA_LOST, View.IDLE, View.OFFLINE, View.LOOK_AGAIN)
+        offer = snap.view in (View.UNKNOWN, View.SPOOF, View.CAMERA_LOST, View.IDLE, View.OFFLINE, View.LOOK_AGAIN)
         self.pin_button.configure(text=text("button.pin", self.lang), state="normal" if offer else "disabled")
         self.qr_hint.configure(text=text("qr.hint", self.lang) if offer and snap.view is not View.CAMERA_LOST else "")
 

@@ -56,6 +56,8 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "reason.near_identical": {"id": "hampir sama dengan foto {shot}, bergeraklah sedikit",
                               "en": "nearly the same as shot {shot}, move a little"},
     "reason.full": {"id": "foto sudah cukup, simpan sekarang", "en": "enough shots, save now"},
+    "reason.attack": {"id": "foto atau layar, bukan orangnya: orangnya harus berdiri di depan kamera",
+                      "en": "a photo or a screen, not a person: the person must stand at the camera"},
     "reason.not_turned_left": {"id": "belum menoleh ke kiri, tolehkan sedikit ke kiri",
                                "en": "not turned to the left, turn a little to your left"},
     "reason.not_turned_right": {"id": "belum menoleh ke kanan, tolehkan sedikit ke kanan",

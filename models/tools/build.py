@@ -20,7 +20,7 @@ import hashlib
 import json
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -31,12 +31,13 @@ import torch
 from models import catalog
 from models.calibration import TAIL_FMR, calibrate, cross_validated_accuracy, impostor_tail
 from models.datasets import image_files, lfw_pairs, people
-from models.detector import ONET_FILE, PNET_FILE, RNET_FILE
+from models.detector import ONET_FILE, PNET_FILE, RNET_FILE, Detector, DetectorSettings
 from models.embedder import Embedder
 from models.engine import EngineSettings, FaceEngine
 from models.evaluation import CropSet, all_pair_scores, crop_images, identity_of, pair_scores
 from models.runtime import Manifest, Thresholds, session
 from models.tools import facenet_weights as fw
+from models.tools import pad
 from models.tools.export import export_embedder, export_mtcnn, torch_embedder, write_manifest
 from models.tools.progress import bar
 from models.tools.quantize import quantize_embedder
@@ -93,6 +94,8 @@ def build(options: BuildOptions, log: Log = print) -> dict[str, Any]:
     calibrated = options.data is not None
     if not options.force and _up_to_date(index, out, source, calibrated, options.int8, recipe()):
         log(f"models in {out} are built and verified (weights sha256 {source.weights_sha256[:12]}…); nothing to do")
+        if pad_step(index, out, options.data, options.force, log):
+            catalog.write_index(out, index)
         return index
 
     files: dict[str, str] = {}
@@ -127,6 +130,7 @@ def build(options: BuildOptions, log: Log = print) -> dict[str, Any]:
         default = int8.name
 
     log("[5/5] index")
+    previous = index
     index = {
         "recipe": recipe(),
         "weights": {"name": options.weights, "sha256": source.weights_sha256},
@@ -136,9 +140,67 @@ def build(options: BuildOptions, log: Log = print) -> dict[str, Any]:
         "default_embedder": default,
         "built": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
+    for key in ("pad", "pad_recipe"):
+        if key in previous:
+            index[key] = previous[key]
+    for name in previous.get("pad", []):
+        if name in previous.get("files", {}):
+            index["files"][name] = previous["files"][name]
+    pad_step(index, out, options.data, options.force, log)
     catalog.write_index(out, index)
     log(f"done: default embedder {default} in {out}")
     return index
+
+
+# Live faces the build chooses the liveness threshold on (first halves; evaluate pad --half second reports).
+PAD_CALIBRATION = ("pad/msu_mfsd_001/live", "lfw_people/known")
+
+
+def pad_recipe() -> str:
+    parts = [pad.weights_digest(), pad.PAD_FILES, PAD_CALIBRATION, pad.TARGET_BPCER, pad.GREY_SHARE,
+             pad.PHOTO_MIN_FACE]
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def pad_step(index: dict[str, Any], out: Path, data: Path | None, force: bool, log: Log) -> bool:
+    """The liveness models (from ``data``/pad), calibrated on the first halves of ``PAD_CALIBRATION``;
+    recorded in ``index`` (``pad``: the files). False when there was nothing to do."""
+    names = list(pad.PAD_FILES)
+    if (not force and index.get("pad") == names and index.get("pad_recipe") == pad_recipe()
+            and all(_verified(index, out / n) for n in names)):
+        log("[pad] liveness models built and verified")
+        return False
+    if data is None or not (data / "pad").is_dir():
+        log("[pad] liveness models skipped: their weights are in LABGATE_DATA's pad/ folder, not found")
+        return False
+    log("[pad] liveness models (MiniFASNetV2 2.7, MiniFASNetV1SE 4.0): export and check against torch")
+    paths = pad.export_pad(data / "pad", out, log)
+    index.setdefault("files", {}).update({p.name: catalog.sha256_of(p) for p in paths})
+    index["pad"] = names
+    sources = [str(data / s) for s in PAD_CALIBRATION if (data / s).is_dir()]
+    if sources:
+        from models.liveness import LivenessChecker
+        from models.tools.pad_commands import live_sets
+
+        checker = LivenessChecker(paths)
+        detector = Detector(out, DetectorSettings(min_face=pad.PHOTO_MIN_FACE))
+        sets = live_sets(sources, "first")
+        scores = {k: pad.score_photos(checker, detector, v).scores for k, v in bar_sets(sets)}
+        chosen = pad.choose(np.concatenate(list(scores.values())))
+        described = "; ".join(f"{k} {len(v)}" for k, v in scores.items())
+        chosen = replace(chosen, calibrated_on=f"{described} live faces (target BPCER {pad.TARGET_BPCER:g}, "
+                                               f"grey share {pad.GREY_SHARE:g})")
+        pad.write_thresholds_files(paths, chosen, pad.TARGET_BPCER, pad.GREY_SHARE)
+        index["files"].update({p.name: catalog.sha256_of(p) for p in paths})
+        log(f"      threshold {chosen.attack}, grey zone up to {chosen.live}; {chosen.calibrated_on}")
+    else:
+        log("      not calibrated (no live faces in LABGATE_DATA): the published threshold applies")
+    index["pad_recipe"] = pad_recipe()
+    return True
+
+
+def bar_sets(sets: dict[str, list[Path]]) -> list[tuple[str, Iterable[Path]]]:
+    return [(name, bar(f"      liveness {name}")(paths)) for name, paths in sets.items()]
 
 
 def embedder_manifest(weights: fw.Weights) -> Manifest:

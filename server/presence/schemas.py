@@ -26,7 +26,7 @@ MAX_SEQ = 2**63 - 1
 
 
 def _event_rules(schema: dict[str, Any]) -> None:
-    """The rules between fields (``_consistent``), in the JSON Schema too: exactly one of three shapes."""
+    """The rules between fields (``_consistent``), in the JSON Schema too: exactly one of four shapes."""
     number, text, null = {"type": "number"}, {"type": "string"}, {"type": "null"}
     face = {"score": number, "margin": number, "model_id": text}
     schema["oneOf"] = [
@@ -34,6 +34,8 @@ def _event_rules(schema: dict[str, Any]) -> None:
             "outcome": {"const": "accept"}, "method": {"const": "face"}, "person": text, **face}},
         {"title": "an unknown face", "properties": {
             "outcome": {"const": "unknown"}, "method": {"const": "face"}, "person": null, **face}},
+        {"title": "a photo or screen held up (liveness: score is the live score, model_id the liveness models)",
+         "properties": {"outcome": {"const": "spoof"}, "method": {"const": "face"}, "person": null, **face}},
         {"title": "a PIN, QR or manual entry", "properties": {
             "outcome": {"const": "accept"}, "method": {"enum": ["pin", "qr", "manual"]}, "person": text,
             "score": null, "margin": null, "model_id": null}},
@@ -48,7 +50,7 @@ class EventIn(BaseModel):
     id: str = Field(pattern=UUID_PATTERN, description="UUIDv7 made on the device, lower-case canonical form")
     seq: StrictInt = Field(ge=1, le=MAX_SEQ, description="the device's monotonic sequence, from 1")
     person: str | None = Field(pattern=NUMBER_PATTERN, description="NIM/NIP, or null for an unknown face")
-    outcome: Literal["accept", "unknown"]
+    outcome: Literal["accept", "unknown", "spoof"]
     method: Literal["face", "pin", "qr", "manual"]
     score: float | None = Field(ge=-1.0, le=1.0, allow_inf_nan=False)
     margin: float | None = Field(ge=-2.0, le=2.0, allow_inf_nan=False)
@@ -75,8 +77,9 @@ class EventIn(BaseModel):
     def _consistent(self) -> EventIn:
         if self.outcome == "accept" and self.person is None:
             raise PydanticCustomError("rule", "person: an accepted event names the person (got null)")
-        if self.outcome == "unknown" and (self.person is not None or self.method != "face"):
-            raise PydanticCustomError("rule", "person/method: an unknown event is a face with person null")
+        if self.outcome in ("unknown", "spoof") and (self.person is not None or self.method != "face"):
+            raise PydanticCustomError("rule", "person/method: an {outcome} event is a face with person null",
+                                      {"outcome": self.outcome})
         face_fields = {"score": self.score, "margin": self.margin, "model_id": self.model_id}
         if self.method == "face":
             missing = [k for k, v in face_fields.items() if v is None]

@@ -171,6 +171,7 @@ class ScriptedCamera:
     live = True
     fps = 12.0
     name = "scripted"
+    composed = True  # it shows photos composed into door frames: liveness is off (tests/kiosk/test_liveness.py)
 
     def __init__(self, frame: np.ndarray) -> None:
         self.frame = frame

@@ -133,6 +133,7 @@ class FlakySource:
     def __init__(self, inner: Any, fps: float | None = None) -> None:
         self.inner = inner
         self.fps = fps or inner.fps
+        self.composed = getattr(inner, "composed", False)
         self.name = f"flaky:{inner.name}"
         self.failing = threading.Event()
         self.bad: list[Any] = []

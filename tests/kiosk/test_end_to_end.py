@@ -40,6 +40,8 @@ cooldown_s = {cooldown}
 path = "{store}"
 [http]
 enabled = false
+[liveness]
+enabled = false  # the walk-ups are photos composed on a wall; tests/kiosk/test_liveness.py covers liveness
 """)
     return config
 

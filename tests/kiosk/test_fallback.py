@@ -166,6 +166,7 @@ class _QrCamera:
     its corner at ``at``), maybe with a face photo beside it; ``frames`` of them, or without end."""
 
     fps, name = 15.0, "qr-phone"
+    composed = True  # a face photo pasted beside the code: liveness is off (tests/kiosk/test_liveness.py has it)
 
     def __init__(self, text: str, module_px: int = 6, at: tuple[int, int] = (40, 150),
                  beside: np.ndarray | None = None, frames: int | None = None) -> None:

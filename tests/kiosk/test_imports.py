@@ -12,7 +12,7 @@ from tests.kiosk.conftest import ROOT
 def test_kiosk_import_graph_has_no_torch() -> None:
     code = (
         "import sys, json\n"
-        "import kiosk.cli, kiosk.kiosk, kiosk.loop, kiosk.screen.app, kiosk.demo, kiosk.scene\n"
+        "import kiosk.cli, kiosk.kiosk, kiosk.loop, kiosk.liveness, kiosk.screen.app, kiosk.demo, kiosk.scene\n"
         "heavy = ('torch', 'torchvision', 'facenet_pytorch', 'tensorboard', 'onnx', 'picamera2')\n"
         "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in heavy)))\n"
     )

@@ -58,6 +58,7 @@ class _FastCamera:
     newest frame a processed frame was."""
 
     live, fps, name = True, 200.0, "fast"
+    composed = True  # frames composed from photos: liveness is off (tests/kiosk/test_liveness.py has it)
 
     def __init__(self, frames: list[np.ndarray]) -> None:
         self.frames = frames
@@ -220,6 +221,7 @@ class _Script:
     """Scripted frames: one of a few pre-rendered frames per step, then the end."""
 
     live, fps, name = False, 12.0, "script"
+    composed = True  # frames composed from photos: liveness is off (tests/kiosk/test_liveness.py has it)
 
     def __init__(self, frames: dict[str, np.ndarray], script: str) -> None:
         self.frames, self.script, self.index = frames, script, 0

@@ -72,7 +72,8 @@ def test_detector_matches_facenet_pytorch_mtcnn(engine, data_dir: Path, folder: 
 def test_manifest_carries_what_the_runtime_needs(model_dir: Path) -> None:
     for name in catalog.read_index(model_dir)["files"]:
         manifest = read_manifest(model_dir / name)
-        assert manifest.model_id and manifest.weights_sha256 and manifest.colour == "RGB"
+        assert manifest.model_id and manifest.weights_sha256
+        assert manifest.colour == ("BGR" if manifest.kind == "pad" else "RGB")  # MiniFASNet was trained on BGR
         if manifest.kind == "embedder":
             assert manifest.embedding_size == 512 and manifest.input_size == (160, 160)
             assert manifest.alignment["method"] in ("eye-roll", "margin", "template5")

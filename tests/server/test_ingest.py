@@ -100,6 +100,18 @@ def test_rule_breaking_events_are_rejected_with_the_rule(client: TestClient, kio
     assert "unknown" in results[3]["reason"]
 
 
+def test_a_spoof_event_is_stored_and_a_spoof_naming_a_person_is_rejected(client: TestClient, kiosk: Kiosk,
+                                                                         database: Database) -> None:
+    """The kiosk's liveness check logs a photo or screen held up as a face event with no person."""
+    results = push(client, kiosk, [event(1, person=None, outcome="spoof", score=0.41, margin=0.29,
+                                         model_id="pad-minifasnetv2-2.7.a5eb02e1+pad-minifasnetv1se-4.0.84ee1d37"),
+                                   event(2, outcome="spoof")]).json()["results"]
+    assert [r["status"] for r in results] == ["accepted", "rejected"]
+    assert "spoof" in results[1]["reason"]
+    with database.session() as session:
+        assert session.scalars(select(Event.outcome).where(Event.device_id == kiosk.id)).all() == ["spoof"]
+
+
 def test_gaps_in_the_sequence_are_reported(client: TestClient, kiosk: Kiosk, admin) -> None:  # type: ignore[no-untyped-def]
     reply = push(client, kiosk, [event(s) for s in (3, 4, 8, 12)]).json()
     assert reply["missing_seq"] == [[1, 2], [5, 7], [9, 11]]

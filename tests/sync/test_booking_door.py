@@ -40,6 +40,7 @@ class PhotoSource:
     """A camera at the door: a grey wall, or the person the test sends walking up (a real photo)."""
 
     name, live, fps = "photo", False, 10.0
+    composed = True  # a photo pasted on a grey wall: liveness is off (tests/kiosk/test_liveness.py has it)
 
     def __init__(self) -> None:
         self.wall = np.full((480, 640, 3), 128, np.uint8)
