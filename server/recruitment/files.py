@@ -8,6 +8,7 @@ than ``INFLATE_LIMIT`` bytes of any stream nor renders a page.
 from __future__ import annotations
 
 import re
+import threading
 import zlib
 from dataclasses import dataclass
 from io import BytesIO
@@ -15,6 +16,10 @@ from io import BytesIO
 from PIL import Image, UnidentifiedImageError
 
 from server.core.errors import Invalid, TooLarge, UnsupportedType
+
+PDFIUM = threading.RLock()
+"""pdfium (pypdfium2) is not thread-safe: one call into it at a time in the process (concurrent
+applications crashed the server with a segmentation fault)."""
 
 PDF, JPEG, PNG = "application/pdf", "image/jpeg", "image/png"
 SUFFIX = {PDF: "pdf", JPEG: "jpg", PNG: "png"}
@@ -71,24 +76,27 @@ def _pdf(data: bytes, what: str, max_pages: int) -> int:
     _bounded_inflation(data, what)
     import pypdfium2 as pdfium
 
-    try:
-        document = pdfium.PdfDocument(data)
-    except pdfium.PdfiumError as exc:
-        raise Invalid(f"{what} is not a readable PDF ({exc}); export it again and resend") from exc
-    try:
-        pages = len(document)
-        if pages < 1:
-            raise Invalid(f"{what} has no pages")
-        if pages > max_pages:
-            raise Invalid(f"{what} has {pages:,} pages; at most {max_pages} are accepted")
-        for index in range(pages):
-            width, height = document[index].get_size()
-            if width * height > 2000.0 * 2000.0 or width <= 0 or height <= 0:  # points; A4 is 595 x 842
-                raise Invalid(f"{what}: page {index + 1} is {width:.0f} x {height:.0f} points, far beyond a "
-                              "paper page")
-        return pages
-    finally:
-        document.close()
+    with PDFIUM:
+        try:
+            document = pdfium.PdfDocument(data)
+        except pdfium.PdfiumError as exc:
+            raise Invalid(f"{what} is not a readable PDF ({exc}); export it again and resend") from exc
+        try:
+            pages = len(document)
+            if pages < 1:
+                raise Invalid(f"{what} has no pages")
+            if pages > max_pages:
+                raise Invalid(f"{what} has {pages:,} pages; at most {max_pages} are accepted")
+            for index in range(pages):
+                page = document[index]
+                width, height = page.get_size()
+                page.close()  # here, under the lock, not by the garbage collector on another thread
+                if width * height > 2000.0 * 2000.0 or width <= 0 or height <= 0:  # points; A4 is 595 x 842
+                    raise Invalid(f"{what}: page {index + 1} is {width:.0f} x {height:.0f} points, far beyond a "
+                                  "paper page")
+            return pages
+        finally:
+            document.close()
 
 
 def _bounded_inflation(data: bytes, what: str) -> None:

@@ -17,7 +17,7 @@ import numpy as np
 from server.core.errors import Invalid, Unavailable
 from server.core.turns import Turns
 from server.recruitment import transcript
-from server.recruitment.files import PDF
+from server.recruitment.files import PDF, PDFIUM
 from server.recruitment.transcript import Reading, Word
 
 TEXT_MIN_CHARS = 40  # a page with fewer characters in its text layer is treated as a scan
@@ -44,28 +44,34 @@ def read(data: bytes, media_type: str, scale: Mapping[str, float]) -> Reading:
 def _read_pdf(data: bytes, scale: Mapping[str, float]) -> Reading:
     import pypdfium2 as pdfium
 
-    document = pdfium.PdfDocument(data)
+    with PDFIUM:
+        document = pdfium.PdfDocument(data)
+        pages = len(document)
     words: list[Word] = []
     scanned = False
     offset = 0.0
-    pages = len(document)
     try:
-        for page in document:
-            _, height = page.get_size()
-            page_words = _text_words(page, height)
+        for index in range(pages):
+            with PDFIUM:
+                page = document[index]
+                width, height = page.get_size()
+                page_words = _text_words(page, height)
             if sum(len(w.text) for w in page_words) < TEXT_MIN_CHARS:
                 scanned = True
-                width = page.get_size()[0]
                 zoom = min(RENDER_DPI / 72, (MAX_PIXELS / max(width * height, 1.0)) ** 0.5)
                 with TURNS.turn():
-                    bitmap = page.render(scale=zoom, grayscale=True).to_numpy()
+                    with PDFIUM:
+                        bitmap = page.render(scale=zoom, grayscale=True).to_numpy().copy()
                     gray = bitmap if bitmap.ndim == 2 else cv2.cvtColor(bitmap, cv2.COLOR_BGR2GRAY)
                     found = ocr_words(clean(gray))
                 page_words = [Word(w.text, w.x0 / zoom, w.y0 / zoom, w.x1 / zoom, w.y1 / zoom, w.conf) for w in found]
+            with PDFIUM:
+                page.close()  # here, under the lock, not by the garbage collector on another thread
             words.extend(Word(w.text, w.x0, w.y0 + offset, w.x1, w.y1 + offset, w.conf) for w in page_words)
             offset += height + 100
     finally:
-        document.close()
+        with PDFIUM:
+            document.close()
     return transcript.parse(words, scale, "ocr" if scanned else "text", pages)
 
 
