@@ -89,12 +89,11 @@ class Database:
         return self.engine.dialect.name == "sqlite"
 
     async def call(self, function: Callable[..., T], *args: Any) -> T:
-        """``function(*args)``, a short read, from async code: on SQLite right here (a query is a call
-        into this process, and a reader in WAL mode never waits for a writer; a hop to a worker
-        thread, and the two threads' turns at the GIL, cost more than the query), on PostgreSQL in
-        a worker thread, so the event loop goes on while the query travels."""
-        if self.in_process:
-            return function(*args)
+        """``function(*args)``, a short read, from async code, in a worker thread on both databases.
+        Not in the event loop, even on SQLite where the query itself is a call into this process: taking
+        a connection can wait for the pool, and the connections come back only when the event loop closes
+        their sessions, so with more clients than connections (50 booking at once) the loop waited on
+        itself until the pool's timeout, again and again."""
         return await anyio.to_thread.run_sync(function, *args)
 
     @contextmanager
