@@ -247,9 +247,13 @@ async def create_vacancy(
     except ServiceError as exc:
         session.rollback()
         return _new_page(request, actor, settings, status_of(exc), exc.detail, form)
-    if upload is None:
-        return RedirectResponse(f"/recruitment/vacancies/{made.id}", status_code=303)
-    return await _with_pamphlet(request, actor, session, settings, storage, made.id, upload)
+    if upload is not None:
+        try:
+            await run_in_threadpool(service.set_pamphlet, session, storage, actor, made.id, upload)
+        except ServiceError as exc:  # the draft stands; its page says why the pamphlet did not
+            session.rollback()
+            return _run_page(request, actor, session, settings, made.id, status_of(exc), exc.detail)
+    return RedirectResponse(f"/recruitment/vacancies/{made.id}", status_code=303)
 
 
 async def _with_pamphlet(request: Request, actor: Actor, session: Session, settings: SettingsDep,
