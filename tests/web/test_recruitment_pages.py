@@ -160,6 +160,7 @@ def test_vacancy_to_certificate_in_the_browser(page: Any, browser: Any, site: Si
     _apply(twice, transcript, cv, truth.ipk)
     refusal = twice.get_by_role("alert").inner_text()
     assert "already applied" in refusal and "Anda sudah mendaftar" in refusal, refusal
+    check(twice, "student_second_refused")
     twice.goto("/me/applications")
     assert twice.locator("section[id^=application-]").count() == 1, "the second application was not stored"
     application_id = student.locator("section[id^=application-]").get_attribute("id").split("-", 1)[1]
