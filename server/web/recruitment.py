@@ -37,7 +37,7 @@ from server.recruitment.router import (
     upload_of,
 )
 from server.recruitment.schemas import CertificateIn, DecisionIn, ReviewIn, VacancyIn, VacancyState, When
-from server.web.access import Checked, PageRoute, allowed, may
+from server.web.access import Acting, Allowed, Checked, PageRoute, allowed, may
 from server.web.rendering import render
 from server.web.texts import clock
 
@@ -248,24 +248,18 @@ async def create_vacancy(
         session.rollback()
         return _new_page(request, actor, settings, status_of(exc), exc.detail, form)
     if upload is not None:
-        try:
-            await run_in_threadpool(service.set_pamphlet, session, storage, actor, made.id, upload)
-        except ServiceError as exc:  # the draft stands; its page says why the pamphlet did not
-            session.rollback()
-            return _run_page(request, actor, session, settings, made.id, status_of(exc), exc.detail)
+        shown = await _pamphlet(request, actor, session, settings, storage, made.id, upload)
+        if shown.status_code != 200:  # the draft stands; its page says why the pamphlet did not
+            return shown
     return RedirectResponse(f"/recruitment/vacancies/{made.id}", status_code=303)
 
 
-async def _with_pamphlet(request: Request, actor: Actor, session: Session, settings: SettingsDep,
-                         storage: StorageDep, vacancy_id: str, upload: service.Upload) -> Response:
-    try:
-        await run_in_threadpool(service.set_pamphlet, session, storage, actor, vacancy_id, upload)
-    except NotFound:
-        raise
-    except ServiceError as exc:
-        session.rollback()
-        return _run_page(request, actor, session, settings, vacancy_id, status_of(exc), exc.detail)
-    return _run_page(request, actor, session, settings, vacancy_id, notice="Pamphlet saved.")
+async def _pamphlet(request: Request, actor: Actor, session: Session, settings: SettingsDep, storage: StorageDep,
+                    vacancy_id: str, upload: service.Upload) -> Response:
+    """PUT /api/v1/recruitment/vacancies/{id}/pamphlet, in a worker thread (pdfium reads a PDF's pages)."""
+    return await run_in_threadpool(_acted, request, actor, session, settings, vacancy_id,
+                                   lambda: service.set_pamphlet(session, storage, actor, vacancy_id, upload),
+                                   notice="Pamphlet saved.")
 
 
 def _run_page(request: Request, actor: Actor, session: Session, settings: SettingsDep, vacancy_id: str,
@@ -326,8 +320,8 @@ async def replace_pamphlet(request: Request, vacancy_id: Id, _: Checked, session
                            storage: StorageDep, file: Annotated[UploadFile, File()],
                            actor: Annotated[Actor, allowed("PUT /recruitment/vacancies/{vacancy_id}/pamphlet")],
                            ) -> Response:
-    return await _with_pamphlet(request, actor, session, settings, storage, vacancy_id,
-                                await upload_of(settings, file, "pamphlet"))
+    return await _pamphlet(request, actor, session, settings, storage, vacancy_id,
+                           await upload_of(settings, file, "pamphlet"))
 
 
 def _vacancy_of(session: Session, actor: Actor, application_id: str) -> str:
@@ -345,29 +339,26 @@ def review(request: Request, application_id: Id, _: Checked, session: SessionDep
                   notice="Check confirmed.")
 
 
-@router.post("/recruitment/applications/{application_id}/accept")
-def accept(request: Request, application_id: Id, _: Checked, session: SessionDep, settings: SettingsDep,
-           actor: Annotated[Actor, allowed("POST /recruitment/applications/{application_id}:accept")],
-           reason: Text = "") -> Response:
-    return _acted(request, actor, session, settings, _vacancy_of(session, actor, application_id),
-                  lambda: service.accept(session, actor, application_id, DecisionIn(reason=reason).reason),
-                  notice="Accepted.")
-
-
-@router.post("/recruitment/applications/{application_id}/reject")
-def reject(request: Request, application_id: Id, _: Checked, session: SessionDep, settings: SettingsDep,
-           actor: Annotated[Actor, allowed("POST /recruitment/applications/{application_id}:reject")],
-           reason: Text = "") -> Response:
-    return _acted(request, actor, session, settings, _vacancy_of(session, actor, application_id),
-                  lambda: service.reject(session, actor, application_id, DecisionIn(reason=reason).reason),
-                  notice="Rejected.")
-
-
 @router.post("/recruitment/applications/{application_id}/activate")
 def activate(request: Request, application_id: Id, _: Checked, session: SessionDep, settings: SettingsDep,
              base: BaseUrlDep, actor: Annotated[Actor, allowed(ACTIVATE)]) -> Response:
     return _acted(request, actor, session, settings, _vacancy_of(session, actor, application_id),
                   lambda: service.activate(session, actor, application_id, base), notice="Contract activated.")
+
+
+DECISIONS: dict[str, tuple[Callable[[Session, Actor, str, str], object], str]] = {
+    "accept": (service.accept, "Accepted."), "reject": (service.reject, "Rejected.")}
+
+
+@router.post("/recruitment/applications/{application_id}/{decision}")
+def decide(request: Request, application_id: Id, decision: Annotated[str, Path(pattern="^(accept|reject)$")],
+           _: Checked, session: SessionDep, settings: SettingsDep, actor: Acting, reason: Text = "") -> Response:
+    """POST /api/v1/recruitment/applications/{id}:accept or :reject, for the roles each lets in (after the
+    other steps of an application: its path would take theirs)."""
+    Allowed(f"POST /recruitment/applications/{{application_id}}:{decision}")(request, actor)
+    step, notice = DECISIONS[decision]
+    return _acted(request, actor, session, settings, _vacancy_of(session, actor, application_id),
+                  lambda: step(session, actor, application_id, DecisionIn(reason=reason).reason), notice)
 
 
 @router.post("/recruitment/assistantships/{assistantship_id}/end")

@@ -314,3 +314,44 @@ def test_refusals_role_csrf_and_another_applicants_data(page: Any, browser: Any,
     assert "checked" in lecturer.locator(f"#application-{rival_id}").inner_text(), "still undecided"
     assert lecturer.get_by_role("link", name=re.compile("^transcript")).count() == 1
     lecturer.context.close()
+
+
+def _csrf(page: Any) -> str:
+    return str(page.locator("input[name=csrf]").first.get_attribute("value"))
+
+
+def test_bad_forms_come_back_as_pages_never_as_server_errors(page: Any, site: Site, crew: Crew,
+                                                              open_vacancy: str) -> None:
+    sign_in(page, crew.lecturer.number)
+    page.goto("/recruitment/new")
+    sent = {"cookies": _cookies(page)}
+    token = _csrf(page)
+    good = {"csrf": token, "course_code": "IF3110", "course_name": "Pengembangan Aplikasi Web",
+            "period": "2026/2027-1", "quota": "1", "opens_at": "2026-01-01T08:00", "closes_at": "2036-01-01T08:00"}
+    for fields, expected in (({"quota": "many"}, "quota"), ({"opens_at": "yesterday"}, "opens_at"),
+                             ({"courses": "IF2110"}, "min_grade"), ({"lecturers": "0000"}, "no person"),
+                             ({"closes_at": "2025-01-01T08:00"}, "closes_at"), ({"period": "2026\x00"}, "NUL")):
+        answer = httpx.post(f"{site.base}/recruitment/vacancies", data={**good, **fields}, **sent)  # type: ignore[arg-type]
+        assert answer.status_code == 422 and expected in answer.text, (fields, answer.status_code, answer.text[-800:])
+        assert answer.headers["content-type"].startswith("text/html")
+    not_a_pamphlet = httpx.post(f"{site.base}/recruitment/vacancies", data=good, **sent,  # type: ignore[arg-type]
+                                files={"pamphlet": ("pamflet.pdf", b"MZ\x90\x00 not a document", "application/pdf")})
+    assert not_a_pamphlet.status_code == 415 and "Open for applications" in not_a_pamphlet.text, "the draft stands"
+    for path, status in (("/recruitment/applications/nothing/accept", 404),
+                         ("/recruitment/applications/nothing/crown", 422),
+                         ("/recruitment/attendance/nothing/confirm", 404),
+                         ("/recruitment/assistantships/nothing/end", 404),
+                         ("/assistant/nothing/attendance", 403)):
+        answer = httpx.post(f"{site.base}{path}", data={"csrf": token, "reason": "karena"}, **sent)  # type: ignore[arg-type]
+        assert answer.status_code == status, (path, answer.status_code)
+        assert answer.headers["content-type"].startswith("text/html"), path
+
+    page.get_by_role("button", name="Sign out").click()
+    sign_in(page, crew.applicant.number)
+    page.goto(f"/vacancies/{open_vacancy}")
+    answer = httpx.post(f"{site.base}/vacancies/{open_vacancy}/applications", cookies=_cookies(page),
+                        data={"csrf": _csrf(page), "email": "x@student.example.ac.id", "whatsapp": "0812-1111-3333",
+                              "semester": "3", "declared_ipk": "3.1"},
+                        files={"transcript": ("khs.pdf", b"plain text, not a PDF", "application/pdf")})
+    assert answer.status_code == 415 and answer.headers["content-type"].startswith("text/html")
+    assert "Kirim lamaran saya" in answer.text, "the form is there to send a PDF or an image"
