@@ -6,6 +6,7 @@ operation calls and lets in the roles that operation lets in."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Annotated, Any
@@ -163,8 +164,9 @@ def document(application_id: Id, kind: Annotated[str, Path(min_length=1, max_len
     uploaded file never opens as a page of this site)."""
     data, media_type = service.document(session, storage, actor, application_id, kind)
     suffix = {"application/pdf": "pdf", "image/png": "png"}.get(media_type, "jpg")
+    name = re.sub(r"[^A-Za-z0-9_]", "_", kind)  # a kind may hold any letter; a header only Latin-1
     return Response(data, media_type=media_type,
-                    headers={"Content-Disposition": f'attachment; filename="{kind}-{application_id}.{suffix}"'})
+                    headers={"Content-Disposition": f'attachment; filename="{name}-{application_id}.{suffix}"'})
 
 
 @router.get("/recruitment/assistantships/{assistantship_id}/certificate.pdf")
