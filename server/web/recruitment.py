@@ -52,6 +52,7 @@ WHEN: TypeAdapter[datetime] = TypeAdapter(When)
 VACANCIES = "GET /recruitment/vacancies"
 APPLY = "POST /recruitment/vacancies/{vacancy_id}/applications"
 MINE = "GET /me/applications"
+WITHDRAW = "POST /recruitment/applications/{application_id}:withdraw"
 CREATE = "POST /recruitment/vacancies"
 RUN = "GET /recruitment/vacancies/{vacancy_id}/applications"
 RECORD = "POST /recruitment/assistantships/{assistantship_id}/attendance"
@@ -146,14 +147,36 @@ async def apply(request: Request, vacancy_id: Id, _: Checked, session: SessionDe
 @router.get("/me/applications")
 def my_applications(request: Request, session: SessionDep, settings: SettingsDep,
                     actor: Annotated[Actor, allowed(MINE)]) -> Response:
+    return _my_applications(request, actor, session, settings)
+
+
+def _my_applications(request: Request, actor: Actor, session: Session, settings: SettingsDep, status: int = 200,
+                     problem: str | None = None, notice: str | None = None) -> Response:
     """One's own applications with their transcript checks; a contract and its certificate once activated."""
     found = service.my_applications(session, actor)
     contracts = {c.application_id: c for c in service.contracts_of(session, actor.person_id)}
     issued = certificates.issued(session, [c.id for c in contracts.values()])
-    return render(request, "recruit_mine.html", actor=actor, applications=found,
+    return render(request, "recruit_mine.html", status=status, actor=actor, applications=found,
+                  may_withdraw=may(request, actor, WITHDRAW), problem=problem, notice=notice,
                   vacancies={a.vacancy_id: service.vacancy(session, a.vacancy_id) for a in found},
                   documents={a.id: service.documents_of(session, a.id) for a in found}, contracts=contracts,
                   issued=issued, clock=clock(settings.zone))
+
+
+@router.post("/applications/{application_id}/withdraw")
+def withdraw(request: Request, application_id: Id, _: Checked, session: SessionDep, settings: SettingsDep,
+             actor: Annotated[Actor, allowed(WITHDRAW)], reason: Text = "") -> Response:
+    """POST /api/v1/recruitment/applications/{id}:withdraw: the applicant, before the deadline."""
+    try:
+        service.withdraw(session, actor, application_id, DecisionIn(reason=reason).reason)
+    except ValidationError as exc:
+        return _my_applications(request, actor, session, settings, 422, _first_problem(exc))
+    except NotFound:
+        raise
+    except ServiceError as exc:
+        session.rollback()
+        return _my_applications(request, actor, session, settings, status_of(exc), exc.detail)
+    return _my_applications(request, actor, session, settings, notice="Application withdrawn.")
 
 
 @router.get("/applications/{application_id}/documents/{kind}")

@@ -315,6 +315,13 @@ def test_refusals_role_csrf_and_another_applicants_data(page: Any, browser: Any,
     assert lecturer.get_by_role("link", name=re.compile("^transcript")).count() == 1
     lecturer.context.close()
 
+    page.goto("/me/applications")  # the rival withdraws; nothing of theirs is left to decide
+    page.get_by_label("Alasan menarik lamaran").fill("jadwal bentrok")
+    _click(page, page.get_by_role("button", name=re.compile("^Tarik lamaran saya")))
+    assert page.get_by_role("status").inner_text() == "Lamaran ditarik."
+    assert "ditarik" in page.locator(f"#application-{rival_id}").inner_text()
+    assert page.get_by_role("button", name=re.compile("^Tarik lamaran saya")).count() == 0
+
 
 def _csrf(page: Any) -> str:
     return str(page.locator("input[name=csrf]").first.get_attribute("value"))
