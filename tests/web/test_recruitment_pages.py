@@ -362,3 +362,19 @@ def test_bad_forms_come_back_as_pages_never_as_server_errors(page: Any, site: Si
                         files={"transcript": ("khs.pdf", b"plain text, not a PDF", "application/pdf")})
     assert answer.status_code == 415 and answer.headers["content-type"].startswith("text/html")
     assert "Kirim lamaran saya" in answer.text, "the form is there to send a PDF or an image"
+
+
+def test_the_application_form_is_reached_by_keyboard_in_reading_order(page: Any, crew: Crew,
+                                                                       open_vacancy: str) -> None:
+    sign_in(page, crew.applicant.number)
+    page.goto(f"/vacancies/{open_vacancy}")
+    assert page.get_by_role("button", name="Kirim lamaran saya").is_visible()
+    reached: list[str] = []
+    for _ in range(40):
+        page.keyboard.press("Tab")
+        reached.append(page.evaluate("document.activeElement.id || document.activeElement.textContent.trim()"))
+    fields = ["email", "whatsapp", "semester", "declared_ipk", "transcript", "Kirim lamaran saya"]
+    assert all(f in reached for f in fields), reached
+    assert [reached.index(f) for f in fields] == sorted(reached.index(f) for f in fields), reached
+    page.focus("#semester")
+    assert page.evaluate("getComputedStyle(document.activeElement).outlineStyle") != "none", "focus is visible"
