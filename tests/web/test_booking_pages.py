@@ -40,7 +40,7 @@ class Rooms:
     reading: str  # seats, no approval: students book a seat
     seat: str
     monday: date  # next week's Monday, lab time: every booking here is in the future
-    seminar: datetime  # a confirmed booking in the lab on the second Tuesday, 09:00-10:00
+    seminar: datetime  # a confirmed booking in the lab on the second Tuesday, 09:00-10:00 (and Thursday 13:00)
 
 
 @pytest.fixture(scope="module")
@@ -62,8 +62,10 @@ def rooms(site: Site) -> Rooms:
         bookings.add_seat(session, reading.id, SeatIn(code="S-02", name="Corner seat"))
         admin = Actor(site.admin.id, site.admin.number, site.admin.name, Role.ADMIN.value, (Role.ADMIN.value,))
         seminar = datetime.combine(monday + timedelta(days=8), time(9), tzinfo=settings.zone)
-        bookings.book(session, settings, admin, BookingIn(room_id=lab.id, title="Seminar", starts_at=seminar,
-                                                          ends_at=seminar + timedelta(hours=1)))
+        exam = datetime.combine(monday + timedelta(days=10), time(13), tzinfo=settings.zone)
+        for title, start in (("Seminar", seminar), ("Ujian", exam)):
+            bookings.book(session, settings, admin, BookingIn(room_id=lab.id, title=title, starts_at=start,
+                                                              ends_at=start + timedelta(hours=1)))
         other = Actor(site.other.id, site.other.number, site.other.name, Role.STUDENT.value, (Role.STUDENT.value,))
         wednesday = datetime.combine(monday + timedelta(days=2), time(13), tzinfo=settings.zone)
         bookings.book(session, settings, other, BookingIn(room_id=reading.id, seat_id=seat.id, title="Budi's thesis",
@@ -221,8 +223,9 @@ def test_every_bookings_page_passes_axe_and_is_photographed_at_phone_and_desktop
     found: dict[str, Any] = {}
     sign_in(page, LECTURER)
     preview_series(page, rooms, "Praktikum Basis Data", 3, "13:00", "15:00", 3)
+    assert "Ujian" in page.locator("tr.clash").inner_text()
     _photograph(page, "lecturer_bookings_series_preview", artifacts_dir, found)
-    page.get_by_role("button", name="Book the free dates (3)").click()
+    page.get_by_role("button", name="Book the free dates (2)").click()
     _photograph(page, "lecturer_bookings_series_booked", artifacts_dir, found)
     page.goto(f"/bookings/rooms?room={rooms.lab}&week={rooms.monday}")
     _photograph(page, "lecturer_bookings_rooms", artifacts_dir, found)
