@@ -27,7 +27,7 @@ from server.people import service as people
 from server.people.schemas import Kind, PersonIn
 from server.web import texts
 from tests.web.conftest import PASSWORD, Site, sign_in
-from tests.web.test_pages import _axe, _visit
+from tests.web.test_pages import _photograph, _visit
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -200,16 +200,6 @@ def test_a_student_may_not_open_the_approvals_or_no_shows_and_a_form_needs_its_c
     head = {c["name"]: c["value"] for c in page.context.cookies()}
     answer = httpx.post(f"{site.base}/admin/approvals/any-id/approve", data={"reason": "x"}, cookies=head)
     assert answer.status_code == 403 and "security token" in answer.text
-
-
-def _photograph(page: Any, name: str, shots: Path, found: dict[str, Any]) -> None:
-    """The page as it stands (after a form was sent): screenshots at both widths, axe at each."""
-    for width, height, label in ((390, 844, "phone"), (1280, 800, "desktop")):
-        page.set_viewport_size({"width": width, "height": height})
-        page.screenshot(path=str(shots / f"{name}-{label}.png"), full_page=True)
-        bad = _axe(page)
-        if bad:
-            found[f"{name} ({label})"] = [(v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3]) for v in bad]
 
 
 PAGES = {
