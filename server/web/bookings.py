@@ -6,6 +6,7 @@ for the roles that operation allows."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Annotated, Any
@@ -17,7 +18,7 @@ from server.auth.actor import Actor
 from server.bookings import calendar, rules, service
 from server.bookings.schemas import BookingIn, Scope
 from server.bookings.tables import Booking, Room
-from server.core.clock import LabDay, utcnow
+from server.core.clock import LabDay, in_range, utcnow
 from server.core.dependencies import SessionDep, SettingsDep
 from server.core.errors import Invalid, ServiceError
 from server.core.problems import status_of
@@ -155,17 +156,17 @@ def book(request: Request, _: Checked, session: SessionDep, settings: SettingsDe
     except ServiceError as exc:
         session.rollback()
         form = {"day": day, "start": start, "end": end, "title": title}
-        week = date.fromisoformat(day) if _is_day(day) else None
-        return _book_page(request, actor, session, settings, room, seat, week, form, status_of(exc), exc.detail)
+        return _book_page(request, actor, session, settings, room, seat, _day(day), form, status_of(exc), exc.detail)
     return _mine_page(request, actor, session, settings, notice="Booked.")
 
 
-def _is_day(text: str) -> bool:
+def _day(text: str) -> date | None:
+    """The day a form sent, if it is one the pages can show a week around (2000..2100)."""
     try:
-        date.fromisoformat(text)
+        day = date.fromisoformat(text)
     except ValueError:
-        return False
-    return True
+        return None
+    return day if in_range(day) else None
 
 
 # -- one's own bookings -----------------------------------------------------------------------------------
@@ -224,7 +225,7 @@ Text = Annotated[str, Form(max_length=200)]
 
 def _series(room: str, title: str, day: str, start: str, end: str, weeks: str, participants: str,
             skip: bool) -> BookingIn:
-    if not weeks.isdigit() or not 1 <= int(weeks) <= MAX_WEEKS:
+    if not re.fullmatch(r"[0-9]{1,2}", weeks) or not 1 <= int(weeks) <= MAX_WEEKS:
         raise Invalid(f"weeks is a number from 1 to {MAX_WEEKS} (got {weeks[:10]!r})",
                       [(["form", "weeks"], "out of range")])
     numbers = [n for n in participants.replace(",", " ").split() if n]

@@ -163,6 +163,11 @@ def test_a_student_books_a_free_hour_of_a_seat_sees_it_booked_and_cancels_it(
     page.goto(f"/bookings?room={rooms.reading}&seat={rooms.seat}&week={rooms.monday}")
     assert "10:00 terpesan" in page.get_by_role("region", name=f"Rabu {wednesday}").inner_text()
 
+    page.goto(f"/bookings/rooms?room={rooms.reading}&week={rooms.monday}")
+    day = page.get_by_role("region", name=f"Rabu {wednesday}").inner_text()
+    assert "Belajar statistik" in day and "terpesan" in day, "one's own title, another's only as booked"
+    assert "Budi" not in page.locator("main").inner_text() and site.other.name not in page.content()
+
     page.goto("/bookings/mine")
     page.get_by_role("button", name="Buat alamat kalender saya").click()
     feed = httpx.get(page.locator("#feed-url").inner_text())
@@ -200,6 +205,27 @@ def test_a_student_may_not_open_the_approvals_or_no_shows_and_a_form_needs_its_c
     head = {c["name"]: c["value"] for c in page.context.cookies()}
     answer = httpx.post(f"{site.base}/admin/approvals/any-id/approve", data={"reason": "x"}, cookies=head)
     assert answer.status_code == 403 and "security token" in answer.text
+
+
+def test_odd_form_values_are_answered_with_the_form_again_never_a_crash(page: Any, site: Site, rooms: Rooms) -> None:
+    sign_in(page, LECTURER)
+    page.goto("/bookings/series")
+    cookies = {c["name"]: c["value"] for c in page.context.cookies()}
+    csrf = page.locator("input[name=csrf]").first.get_attribute("value")
+    friday = (rooms.monday + timedelta(days=4)).isoformat()
+    good = {"csrf": csrf, "room": rooms.lab, "title": "Praktikum", "day": friday, "start": "08:00", "end": "10:00",
+            "weeks": "2"}
+    for path, odd in (("/bookings/series", {"weeks": "\u00b2"}), ("/bookings/series", {"weeks": "31"}),
+                      ("/bookings/series", {"day": "9999-12-31"}), ("/bookings/series", {"end": "07:00"}),
+                      ("/bookings/series", {"room": "no-such-room"}), ("/bookings/series", {"participants": "0000"}),
+                      ("/bookings", {"day": "9999-12-31"}), ("/bookings", {"start": "25:00"}),
+                      ("/bookings", {"seat": "not-a-seat-of-it"}), ("/bookings", {"title": "   "})):
+        answer = httpx.post(f"{site.base}{path}", data={**good, **odd}, cookies=cookies)
+        assert answer.status_code in (404, 409, 422), (path, odd, answer.status_code)
+        assert 'role="alert"' in answer.text and "<form" in answer.text, (path, odd)
+    for path in ("/bookings/nope/cancel", "/admin/approvals/nope/approve"):
+        answer = httpx.post(f"{site.base}{path}", data={"csrf": csrf}, cookies=cookies)
+        assert answer.status_code in (403, 404), (path, answer.status_code)
 
 
 PAGES = {
