@@ -29,7 +29,7 @@ NAVIGATION: tuple[tuple[str, str, str | None], ...] = (
     ("/me/settings", "Settings", None),
     # bookings
     ("/bookings", "Book a room", "POST /bookings"),
-    ("/bookings/mine", "My bookings", "POST /bookings"),
+    ("/bookings/mine", "My bookings", "GET /bookings"),
     ("/bookings/series", "Book a series", "POST /bookings"),
     ("/bookings/rooms", "Room calendars", "GET /bookings"),
     ("/admin/approvals", "Approvals", "POST /bookings/{booking_id}:approve"),

@@ -90,7 +90,6 @@ INDONESIAN: dict[str, str] = {
     "Check the dates": "Periksa tanggal",
     "Choose a free hour to fill the form below, or type the times yourself.":
         "Pilih jam yang kosong untuk mengisi formulir di bawah, atau ketik sendiri waktunya.",
-    "Clash": "Bentrok",
     "Every date clashes; choose another time.": "Semua tanggal bentrok; pilih waktu lain.",
     "First date": "Tanggal pertama",
     "First day": "Hari pertama",
