@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import io
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -17,7 +18,7 @@ from sqlalchemy.orm import Session
 from server.audit import service as audit
 from server.auth.actor import Actor
 from server.core.clock import utcnow
-from server.core.errors import Conflict
+from server.core.errors import Conflict, NotFound
 from server.core.ids import new_id
 from server.notifications.kinds import Topic
 from server.notifications.outbox import notify
@@ -131,3 +132,29 @@ def issue(session: Session, storage: Storage, actor: Actor, assistantship_id: st
 
 def find(session: Session, number: str) -> Certificate | None:
     return session.scalar(select(Certificate).where(Certificate.number == number))
+
+
+def of_assistantship(session: Session, actor: Actor, assistantship_id: str) -> Certificate:
+    """The certificate of one assistantship, to its holder (whatever role they act in: the assistant role
+    goes when the contract ends) and to those who run the vacancy."""
+    contract = service.assistantship(session, assistantship_id)
+    if contract.person_id != actor.person_id:
+        service.runs(session, actor, contract.vacancy_id)
+    found = session.scalar(select(Certificate).where(Certificate.assistantship_id == contract.id))
+    if found is None:
+        raise NotFound("this assistantship has no certificate yet")
+    return found
+
+
+def pdf(session: Session, storage: Storage, actor: Actor, assistantship_id: str) -> tuple[str, bytes]:
+    """The certificate's number and its PDF as issued (the same bytes as the sha256 kept)."""
+    found = of_assistantship(session, actor, assistantship_id)
+    return found.number, storage.get(found.storage_key)
+
+
+def issued(session: Session, assistantship_ids: Sequence[str]) -> dict[str, Certificate]:
+    """The certificates of these assistantships, by assistantship."""
+    if not assistantship_ids:
+        return {}
+    rows = session.scalars(select(Certificate).where(Certificate.assistantship_id.in_(list(assistantship_ids))))
+    return {row.assistantship_id: row for row in rows}

@@ -10,7 +10,8 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from server.core.dependencies import SessionDep, SettingsDep
-from server.core.errors import Invalid, NotFound
+from server.core.errors import Invalid
+from server.core.settings import Settings
 from server.core.uploads import read_limited
 from server.faces.router import FacesDep
 from server.recruitment import attendance, certificates, service
@@ -55,6 +56,11 @@ FILES: dict[int | str, dict[str, Any]] = {200: {"content": {
                            "image/jpeg": {"schema": {"type": "string", "format": "binary"}},
                            "image/png": {"schema": {"type": "string", "format": "binary"}}},
                "description": "the file as uploaded"}}
+Email = Annotated[str, Form(min_length=3, max_length=254, pattern=PRINTABLE)]
+WhatsApp = Annotated[str, Form(min_length=3, max_length=30, pattern=PRINTABLE)]
+Semester = Annotated[int, Form(ge=1, le=14)]
+DeclaredIpk = Annotated[float, Form(ge=0, le=4)]
+Room = Annotated[str, Form(pattern=r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,39}$", examples=["LAB-1"])]
 UPLOAD = ("PDF, JPEG or PNG, at most LABGATE_RECRUITMENT_MAX_BYTES (10 MB) and 20 pages; the type is read from "
           "the content")
 
@@ -74,29 +80,31 @@ def _application_out(session: Session, application: Application) -> ApplicationO
     return ApplicationOut.model_validate(values)
 
 
-def _visible(session: Session, actor: Any, vacancy: Vacancy) -> Vacancy:
-    if vacancy.state == VacancyState.DRAFT.value:
-        try:
-            service.runs(session, actor, vacancy.id)
-        except Exception as exc:
-            raise NotFound(f"no vacancy with id {vacancy.id}") from exc
-    return vacancy
+async def upload_of(settings: Settings, file: UploadFile, kind: str) -> service.Upload:
+    """An uploaded file read within the recruitment limit (the API's endpoints and the pages share it)."""
+    return service.Upload(kind, file.filename or "", await read_limited(file, settings.recruitment_max_bytes,
+                                                                        f"the {kind}"))
+
+
+async def application_uploads(settings: Settings, transcript: UploadFile, documents: list[UploadFile],
+                              kinds: list[str]) -> list[service.Upload]:
+    """The transcript and the other documents, each named by its kind (a simple name, never repeated)."""
+    if len(documents) != len(kinds):
+        raise Invalid(f"{len(documents)} document(s) but {len(kinds)} document_kinds; name each document's kind",
+                      [(["body", "document_kinds"], "one kind per document")])
+    uploads = [await upload_of(settings, transcript, "transcript")]
+    for upload, kind in zip(documents, kinds, strict=True):
+        if kind in {u.kind for u in uploads} or not kind.isidentifier() or len(kind) > 40:
+            raise Invalid(f"document kind {kind!r} is repeated or not a simple name",
+                          [(["body", "document_kinds"], f"{kind!r}")])
+        uploads.append(await upload_of(settings, upload, kind))
+    return uploads
 
 
 @router.get("/recruitment/vacancies", response_model=VacancyPage)
 def list_vacancies(actor: Anyone, session: SessionDep) -> VacancyPage:
     """Vacancies, newest deadline first; drafts only to those who may run them."""
-    found = [v for v in service.vacancies(session, actor)
-             if v.state != VacancyState.DRAFT.value or _runs(session, actor, v.id)]
-    return VacancyPage(items=[_vacancy_out(session, v) for v in found])
-
-
-def _runs(session: Session, actor: Any, vacancy_id: str) -> bool:
-    try:
-        service.runs(session, actor, vacancy_id)
-    except Exception:
-        return False
-    return True
+    return VacancyPage(items=[_vacancy_out(session, v) for v in service.visible_vacancies(session, actor)])
 
 
 @router.post("/recruitment/vacancies", response_model=VacancyOut, status_code=status.HTTP_201_CREATED)
@@ -108,7 +116,7 @@ def create_vacancy(body: VacancyIn, actor: Runners, session: SessionDep) -> Vaca
 
 @router.get("/recruitment/vacancies/{vacancy_id}", response_model=VacancyOut)
 def get_vacancy(vacancy_id: Id, actor: Anyone, session: SessionDep) -> VacancyOut:
-    return _vacancy_out(session, _visible(session, actor, service.vacancy(session, vacancy_id)))
+    return _vacancy_out(session, service.visible_vacancy(session, actor, vacancy_id))
 
 
 @router.post("/recruitment/vacancies/{vacancy_id}:open", response_model=VacancyOut)
@@ -126,28 +134,22 @@ def close_vacancy(vacancy_id: Id, actor: Runners, session: SessionDep) -> Vacanc
 @router.put("/recruitment/vacancies/{vacancy_id}/pamphlet", response_model=VacancyOut)
 async def put_pamphlet(vacancy_id: Id, actor: Runners, session: SessionDep, settings: SettingsDep,
                        storage: StorageDep, file: Annotated[UploadFile, File(description=UPLOAD)]) -> VacancyOut:
-    data = await read_limited(file, settings.recruitment_max_bytes, "the pamphlet")
-    upload = service.Upload("pamphlet", file.filename or "", data)
+    upload = await upload_of(settings, file, "pamphlet")
     vacancy = await run_in_threadpool(service.set_pamphlet, session, storage, actor, vacancy_id, upload)
     return _vacancy_out(session, vacancy)
 
 
 @router.get("/recruitment/vacancies/{vacancy_id}/pamphlet", response_class=Response, responses=FILES)
 def get_pamphlet(vacancy_id: Id, actor: Anyone, session: SessionDep, storage: StorageDep) -> Response:
-    vacancy = _visible(session, actor, service.vacancy(session, vacancy_id))
-    if vacancy.pamphlet_key is None or vacancy.pamphlet_type is None:
-        raise NotFound("this vacancy has no pamphlet")
-    return Response(storage.get(vacancy.pamphlet_key), media_type=vacancy.pamphlet_type)
+    data, media_type = service.pamphlet(session, storage, actor, vacancy_id)
+    return Response(data, media_type=media_type)
 
 
 @router.post("/recruitment/vacancies/{vacancy_id}/applications", response_model=ApplicationOut,
              status_code=status.HTTP_201_CREATED)
 async def apply(
     vacancy_id: Id, actor: Students, session: SessionDep, settings: SettingsDep, storage: StorageDep,
-    email: Annotated[str, Form(min_length=3, max_length=254, pattern=PRINTABLE)],
-    whatsapp: Annotated[str, Form(min_length=3, max_length=30, pattern=PRINTABLE)],
-    semester: Annotated[int, Form(ge=1, le=14)],
-    declared_ipk: Annotated[float, Form(ge=0, le=4)],
+    email: Email, whatsapp: WhatsApp, semester: Semester, declared_ipk: DeclaredIpk,
     transcript: Annotated[UploadFile, File(description=f"the transcript (KHS): {UPLOAD}")],
     documents: Annotated[list[UploadFile] | None, File(description="other documents the vacancy asks for")] = None,
     document_kinds: Annotated[list[str] | None, Form(description="the kind of each document, in order (cv, ...)")]
@@ -156,22 +158,10 @@ async def apply(
     """Apply, once per vacancy (a second application is a 409, even when both arrive at once). The
     transcript is read (its text, or OCR for a scan) and checked against the requirements before the
     answer: the application comes back checked as met, not met or needs review."""
-    extra, kinds = documents or [], document_kinds or []
-    if len(extra) != len(kinds):
-        raise Invalid(f"{len(extra)} document(s) but {len(kinds)} document_kinds; name each document's kind",
-                      [(["body", "document_kinds"], "one kind per document")])
-    uploads = [service.Upload("transcript", transcript.filename or "",
-                              await read_limited(transcript, settings.recruitment_max_bytes, "the transcript"))]
-    for upload, kind in zip(extra, kinds, strict=True):
-        if kind in {u.kind for u in uploads} or not kind.isidentifier() or len(kind) > 40:
-            raise Invalid(f"document kind {kind!r} is repeated or not a simple name",
-                          [(["body", "document_kinds"], f"{kind!r}")])
-        uploads.append(service.Upload(kind, upload.filename or "",
-                                      await read_limited(upload, settings.recruitment_max_bytes, f"the {kind}")))
-    made = await run_in_threadpool(lambda: service.apply(session, storage, actor, vacancy_id, email=email,
-                                                         whatsapp=whatsapp, semester=semester,
-                                                         declared_ipk=declared_ipk, uploads=uploads))
-    checked = await run_in_threadpool(service.check_transcript, session, storage, made.id)
+    uploads = await application_uploads(settings, transcript, documents or [], document_kinds or [])
+    checked = await run_in_threadpool(lambda: service.submit(session, storage, actor, vacancy_id, email=email,
+                                                             whatsapp=whatsapp, semester=semester,
+                                                             declared_ipk=declared_ipk, uploads=uploads))
     return _application_out(session, checked)
 
 
@@ -261,17 +251,14 @@ def end_contract(assistantship_id: Id, body: DecisionIn, actor: Runners, session
              status_code=status.HTTP_201_CREATED)
 async def record_attendance(
     assistantship_id: Id, actor: Assistants, session: SessionDep, settings: SettingsDep, storage: StorageDep,
-    faces: FacesDep, room: Annotated[str, Form(pattern=r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,39}$", examples=["LAB-1"])],
+    faces: FacesDep, room: Room,
     starts_at: Annotated[When, Form()], ends_at: Annotated[When, Form()],
     photo: Annotated[UploadFile | None, File(description="JPEG or PNG; not needed when a kiosk saw you there")]
     = None,
 ) -> AttendanceOut:
     """The assistant at one practicum session: a photo as proof, or a kiosk event at the room during the
     session."""
-    upload = None
-    if photo is not None:
-        upload = service.Upload("photo", photo.filename or "",
-                                await read_limited(photo, settings.recruitment_max_bytes, "the photo"))
+    upload = None if photo is None else await upload_of(settings, photo, "photo")
     row = await run_in_threadpool(attendance.record, session, storage, faces, actor, assistantship_id, room,
                                   starts_at, ends_at, upload)
     return AttendanceOut.model_validate(row)
@@ -302,6 +289,17 @@ def issue_certificate(assistantship_id: Id, body: CertificateIn, actor: Admins, 
     row = certificates.issue(session, storage, actor, assistantship_id, body.signatory, base)
     values = {c: getattr(row, c) for c in CertificateOut.model_fields if hasattr(row, c)}
     return CertificateOut.model_validate({**values, "verify_url": certificates.verify_url(base, row.number)})
+
+
+@router.get("/recruitment/assistantships/{assistantship_id}/certificate", response_class=Response,
+            responses={200: {"content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}},
+                             "description": "the certificate's PDF as issued (its sha256 is the one kept)"}})
+def download_certificate(assistantship_id: Id, actor: Anyone, session: SessionDep, storage: StorageDep) -> Response:
+    """The certificate, to its holder (in any role: the assistant role ends with the contract) and to
+    those who run the vacancy; it is also mailed when issued."""
+    number, data = certificates.pdf(session, storage, actor, assistantship_id)
+    return Response(data, media_type="application/pdf",
+                    headers={"Content-Disposition": f'attachment; filename="sertifikat-{number}.pdf"'})
 
 
 @router.get("/recruitment/certificates/{number}", response_model=VerificationOut)

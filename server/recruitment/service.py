@@ -104,6 +104,27 @@ def vacancies(session: Session, actor: Actor) -> list[Vacancy]:
     return found
 
 
+def visible_vacancies(session: Session, actor: Actor) -> list[Vacancy]:
+    """Vacancies, newest deadline first; drafts only to those who may run them."""
+    return [v for v in vacancies(session, actor)
+            if v.state != VacancyState.DRAFT.value or may_run(session, actor, v.id)]
+
+
+def visible_vacancy(session: Session, actor: Actor, vacancy_id: str) -> Vacancy:
+    """A vacancy; a draft is not found by those who may not run it."""
+    found = vacancy(session, vacancy_id)
+    if found.state == VacancyState.DRAFT.value and not may_run(session, actor, found.id):
+        raise NotFound(f"no vacancy with id {vacancy_id}")
+    return found
+
+
+def pamphlet(session: Session, storage: Storage, actor: Actor, vacancy_id: str) -> tuple[bytes, str]:
+    found = visible_vacancy(session, actor, vacancy_id)
+    if found.pamphlet_key is None or found.pamphlet_type is None:
+        raise NotFound("this vacancy has no pamphlet")
+    return storage.get(found.pamphlet_key), found.pamphlet_type
+
+
 def lecturers_of(session: Session, vacancy_id: str) -> list[str]:
     return list(session.scalars(select(VacancyLecturer.person_id).where(VacancyLecturer.vacancy_id == vacancy_id)
                                 .order_by(VacancyLecturer.person_id)))
@@ -116,6 +137,14 @@ def runs(session: Session, actor: Actor, vacancy_id: str) -> None:
     if actor.role == Role.LECTURER.value and actor.person_id in lecturers_of(session, vacancy_id):
         return
     raise Forbidden("only the vacancy's lecturers (or an admin or the head of the lab) may do this")
+
+
+def may_run(session: Session, actor: Actor, vacancy_id: str) -> bool:
+    try:
+        runs(session, actor, vacancy_id)
+    except Forbidden:
+        return False
+    return True
 
 
 def set_state(session: Session, actor: Actor, vacancy_id: str, state: VacancyState) -> Vacancy:
@@ -219,6 +248,14 @@ def apply(session: Session, storage: Storage, actor: Actor, vacancy_id: str, *, 
             storage.delete(key)
         raise
     return application
+
+
+def submit(session: Session, storage: Storage, actor: Actor, vacancy_id: str, *, email: str, whatsapp: str,
+           semester: int, declared_ipk: float, uploads: Sequence[Upload]) -> Application:
+    """Apply, then check the transcript before answering: the applicant sees the check at once."""
+    made = apply(session, storage, actor, vacancy_id, email=email, whatsapp=whatsapp, semester=semester,
+                 declared_ipk=declared_ipk, uploads=uploads)
+    return check_transcript(session, storage, made.id)
 
 
 def check_transcript(session: Session, storage: Storage, application_id: str) -> Application:
@@ -400,6 +437,12 @@ def assistantships(session: Session, actor: Actor, vacancy_id: str | None) -> li
         query = query.where(Assistantship.vacancy_id.in_(
             select(VacancyLecturer.vacancy_id).where(VacancyLecturer.person_id == actor.person_id)))
     return list(session.scalars(query.limit(1000)))
+
+
+def contracts_of(session: Session, person_id: str) -> list[Assistantship]:
+    """One person's own contracts, active or ended."""
+    return list(session.scalars(select(Assistantship).where(Assistantship.person_id == person_id)
+                                .order_by(Assistantship.activated_at, Assistantship.id)))
 
 
 def assistantship(session: Session, assistantship_id: str) -> Assistantship:

@@ -40,6 +40,11 @@ NAVIGATION: tuple[tuple[str, str, str | None], ...] = (
     ("/admin/announcements", "New announcement", "POST /announcements"),
     ("/admin/notifications", "Dead notifications", "GET /notifications/messages"),
     ("/admin/audit", "Audit log", "GET /audit"),
+    # recruitment (server/web/recruitment.py)
+    ("/vacancies", "Vacancies", "GET /recruitment/vacancies"),
+    ("/me/applications", "My applications", "POST /recruitment/vacancies/{vacancy_id}/applications"),
+    ("/recruitment/new", "New vacancy", "POST /recruitment/vacancies"),
+    ("/assistant", "My assistantship", "POST /recruitment/assistantships/{assistantship_id}/attendance"),
 )
 
 

@@ -134,6 +134,7 @@ EXPECTED: dict[tuple[str, str], set[Role] | str] = {
     ("POST", "/api/v1/recruitment/attendance/{attendance_id}:confirm"): {A, H, L},
     ("GET", "/api/v1/recruitment/attendance/{attendance_id}/photo"): {A, H, L, S},
     ("POST", "/api/v1/recruitment/assistantships/{assistantship_id}/certificate"): {A},
+    ("GET", "/api/v1/recruitment/assistantships/{assistantship_id}/certificate"): EVERYONE,  # holder, runners
     ("GET", "/api/v1/recruitment/certificates/{number}"): PUBLIC,  # what a certificate's QR code opens
 }
 

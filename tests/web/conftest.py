@@ -170,3 +170,24 @@ def sign_in(page: Any, number: str, password: str = PASSWORD) -> None:
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_load_state()
+
+
+# --- more people for one test module (tests/web/test_recruitment_pages.py) ---
+
+
+def add_person(site: Site, number: str, name: str, kind: Kind, roles: tuple[Role, ...],
+               language: str = "id") -> Someone:
+    """One more person with the test password, written into the running server's database (a SQLite file
+    it reads on every request), so a module's people are its own and other modules' stay as seeded."""
+    from server.auth.passwords import Passwords
+    from server.auth.service import Keys
+
+    settings = Settings(database_url=site.url, argon2_memory_kib=1024, argon2_time_cost=1, argon2_parallelism=1)
+    database = Database(site.url)
+    with database.session() as session:
+        person = people.create(session, None, PersonIn(number=number, name=name, kind=kind, roles=list(roles)))
+        auth.set_password(session, Keys(settings, Passwords(settings), b"seed"), None, person.id, PASSWORD)
+        contacts.set_contact(session, person.id, {"language": language})
+        made = Someone(person.id, number, name, roles)
+    database.dispose()
+    return made

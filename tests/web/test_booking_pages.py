@@ -13,20 +13,16 @@ from typing import Any
 import httpx
 import pytest
 
-from server.auth import service as auth
 from server.auth.actor import Actor
-from server.auth.passwords import Passwords
 from server.auth.roles import Role
 from server.bookings import service as bookings
 from server.bookings.schemas import BookingIn, RoomIn, SeatIn
 from server.bookings.tables import STATUSES
 from server.core.database import Database
 from server.core.settings import Settings
-from server.notifications import contacts
-from server.people import service as people
-from server.people.schemas import Kind, PersonIn
+from server.people.schemas import Kind
 from server.web import texts
-from tests.web.conftest import PASSWORD, Site, sign_in
+from tests.web.conftest import Site, add_person, sign_in
 from tests.web.test_pages import _photograph, _visit
 
 pytestmark = pytest.mark.timeout(300)
@@ -51,11 +47,8 @@ def rooms(site: Site) -> Rooms:
     settings = Settings(database_url=site.url, argon2_memory_kib=1024, argon2_time_cost=1, argon2_parallelism=1)
     today = datetime.now(settings.zone).date()
     monday = today + timedelta(days=7 - today.weekday())
+    add_person(site, LECTURER, "Pak Dosen", Kind.STAFF, (Role.LECTURER,), "en")
     with database.session() as session:
-        lecturer = people.create(session, None, PersonIn(number=LECTURER, name="Pak Dosen", kind=Kind.STAFF,
-                                                         roles=[Role.LECTURER]))
-        auth.set_password(session, auth.Keys(settings, Passwords(settings), b"seed"), None, lecturer.id, PASSWORD)
-        contacts.set_contact(session, lecturer.id, {"language": "en"})
         lab = bookings.create_room(session, RoomIn(code="LAB-1", name="Practicum lab", needs_approval=True))
         reading = bookings.create_room(session, RoomIn(code="READ-1", name="Reading room"))
         seat = bookings.add_seat(session, reading.id, SeatIn(code="S-01", name="Window seat"))

@@ -142,6 +142,12 @@ def test_vacancy_to_certificate_on_a_real_server(live: Callable[..., Live], peer
     assert verified.json()["sha256"] == certificate["sha256"]
     forged = http.get("/api/v1/recruitment/certificates/LG-2026-00000000")
     assert forged.status_code == 200 and forged.json()["genuine"] is False
+    download = f"/api/v1/recruitment/assistantships/{contract['id']}/certificate"
+    for holder in (student, lecturer):
+        kept = http.get(download, headers=holder)
+        assert kept.status_code == 200 and kept.content == pdf, "the holder, a student again, and the lecturer"
+        assert certificate["number"] in kept.headers["content-disposition"]
+    assert http.get(download, headers=other).status_code == 403, "no one else downloads it"
 
 
 def _certificate_checks(pdf: bytes, number: str) -> str:
