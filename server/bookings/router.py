@@ -11,9 +11,8 @@ from fastapi import APIRouter, Path, Query, Request, Response, status
 from sqlalchemy.orm import Session
 
 from server.auth.dependencies import AnyRole
-from server.bookings import blackouts, calendar, checkin, service
+from server.bookings import blackouts, calendar, checkin, rules, service
 from server.bookings.dependencies import Bookers, BookingId, ItemId, Managers, RoomId, ScopeQuery
-from server.bookings.rules import TERM_DEFAULT
 from server.bookings.schemas import (
     BlackoutIn,
     BlackoutMadeOut,
@@ -125,8 +124,7 @@ def list_bookings(actor: AnyRole, session: SessionDep, start: From = None, end: 
 @router.get("/bookings/no-shows", response_model=list[NoShowOut])
 def no_shows(_: Managers, session: SessionDep, settings: SettingsDep, start: From = None) -> list[NoShowOut]:
     """Released no-shows per person since ``from`` (default: the term's start, or 120 days)."""
-    since = start or (service.midnight(settings.booking_term_start, settings.zone) if settings.booking_term_start
-                      else utcnow() - TERM_DEFAULT)
+    since = start or rules.term_start(settings, utcnow())
     return [NoShowOut(number=n, name=m, no_shows=r, bookings=c) for n, m, r, c in service.no_shows(session, since)]
 
 

@@ -50,7 +50,7 @@ def check(session: Session, settings: Settings, room: Room, actor: Actor, holder
             raise Invalid(f"room {room.code} can be booked at most {room.max_ahead_days} days ahead",
                           [(["body", "starts_at"], "too far ahead")])
         checked.waive("booking horizon")
-    if room.opening_hours is not None and not _open(room.opening_hours, start, end, settings):
+    if not is_open(room, start, end, settings):
         if not exempt:
             raise Invalid(f"room {room.code} is not open for the whole booking "
                           f"({start.astimezone(settings.zone):%a %H:%M}..{end.astimezone(settings.zone):%H:%M} "
@@ -59,7 +59,11 @@ def check(session: Session, settings: Settings, room: Room, actor: Actor, holder
         checked.waive("opening hours")
 
 
-def _open(hours: dict[str, list[str]], start: datetime, end: datetime, settings: Settings) -> bool:
+def is_open(room: Room, start: datetime, end: datetime, settings: Settings) -> bool:
+    """Is the room open for the whole of [start, end) (a room without opening hours always is)?"""
+    hours = room.opening_hours
+    if hours is None:
+        return True
     local_start, local_end = start.astimezone(settings.zone), end.astimezone(settings.zone)
     if local_start.date() != local_end.date() and local_end.time().isoformat() != "00:00:00":
         return False
@@ -100,11 +104,17 @@ def needs_approval_for_no_shows(session: Session, settings: Settings, room: Room
                                 holder_id: str, now: datetime) -> bool:
     if room.no_show_limit is None or Role.STUDENT not in holder_roles:
         return False
-    since = (datetime.combine(settings.booking_term_start, datetime.min.time(), tzinfo=settings.zone)
-             if settings.booking_term_start else now - TERM_DEFAULT)
     count = session.scalar(select(func.count()).select_from(Booking).where(
-        Booking.holder_id == holder_id, Booking.status == "released", Booking.starts_at >= since)) or 0
+        Booking.holder_id == holder_id, Booking.status == "released",
+        Booking.starts_at >= term_start(settings, now))) or 0
     return count >= room.no_show_limit
+
+
+def term_start(settings: Settings, now: datetime) -> datetime:
+    """Where the term's no-shows are counted from: its configured start, else ``TERM_DEFAULT`` ago."""
+    if settings.booking_term_start:
+        return datetime.combine(settings.booking_term_start, datetime.min.time(), tzinfo=settings.zone)
+    return now - TERM_DEFAULT
 
 
 def blackout_spans(blackout: Blackout, start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -150,10 +150,25 @@ class Booked:
     waived: list[str] = field(default_factory=list)
 
 
-def book(session: Session, settings: Settings, actor: Actor, body: BookingIn, now: datetime | None = None) -> Booked:
-    """One booking or a series, with every rule; raises Conflict listing every clash (unless the
-    caller asked to skip them), Invalid for a rule broken, Forbidden for booking for someone else."""
-    now = now or utcnow()
+@dataclass
+class Plan:
+    """A booking or series checked against every rule but the overlap, not yet written: its dates, the
+    status it would get, and (after ``blocked``) the clashes of each date."""
+    room: Room
+    seat: Seat | None
+    tz: ZoneInfo
+    start: datetime
+    length: timedelta
+    holder_id: str
+    participants: list[str]
+    spans: list[tuple[datetime, datetime]]
+    status: str
+    checked: rules.Checked
+
+
+def plan(session: Session, settings: Settings, actor: Actor, body: BookingIn, now: datetime) -> Plan:
+    """Every rule a booking must pass before its overlaps are asked; raises Invalid for a rule broken,
+    Forbidden for booking for someone else."""
     found = room(session, body.room_id)
     seat = _seat(session, found, body.seat_id)
     tz = recurrence.zone(body.timezone) if body.timezone else settings.zone
@@ -182,15 +197,44 @@ def book(session: Session, settings: Settings, actor: Actor, body: BookingIn, no
     if status == "pending" and actor.role in DECIDERS:
         status = "confirmed"
         checked.waive("approval")
+    return Plan(found, seat, tz, start, length, holder_id, participants, spans, status, checked)
+
+
+def blocked(session: Session, planned: Plan) -> list[tuple[datetime, list[Clash]]]:
+    """Each date of the plan with what is in its way: a blackout, or a booking holding the slot (a
+    pending request too: the head could never approve it over a confirmed one)."""
+    buffer = timedelta(minutes=planned.room.buffer_minutes)
+    seat_id = planned.seat.id if planned.seat else None
+    found: list[tuple[datetime, list[Clash]]] = []
+    for s, e in planned.spans:
+        hits = rules.blackout_clashes(session, planned.room.id, s, e)
+        hits += clashes(session, planned.room.id, seat_id, s, e + buffer)
+        if hits:
+            found.append((s, hits))
+    return found
+
+
+def preview(session: Session, settings: Settings, actor: Actor, body: BookingIn,
+            now: datetime | None = None) -> tuple[Plan, dict[datetime, list[Clash]]]:
+    """What ``book`` would do, without doing it: every date and its clashes (the web's look before
+    confirming). Nothing is written; the answer may change before the booking is made."""
+    planned = plan(session, settings, actor, body, now or utcnow())
+    hits = dict(blocked(session, planned))
+    session.rollback()
+    return planned, hits
+
+
+def book(session: Session, settings: Settings, actor: Actor, body: BookingIn, now: datetime | None = None) -> Booked:
+    """One booking or a series, with every rule; raises Conflict listing every clash (unless the
+    caller asked to skip them), Invalid for a rule broken, Forbidden for booking for someone else."""
+    now = now or utcnow()
+    planned = plan(session, settings, actor, body, now)
+    found, seat, tz, start, length = planned.room, planned.seat, planned.tz, planned.start, planned.length
+    status = planned.status
+    spans, checked, holder_id, participants = planned.spans, planned.checked, planned.holder_id, planned.participants
     writer(session, found.id)
     buffer = timedelta(minutes=found.buffer_minutes)
-    blocked_by: list[tuple[datetime, list[Clash]]] = []
-    for s, e in spans:
-        hits = rules.blackout_clashes(session, found.id, s, e)
-        if status != "pending":
-            hits += clashes(session, found.id, seat.id if seat else None, s, e + buffer)
-        if hits:
-            blocked_by.append((s, hits))
+    blocked_by = blocked(session, planned)
     if blocked_by and not (body.rrule and body.skip_clashes):
         session.rollback()
         every = [c for _, hits in blocked_by for c in hits]
@@ -627,10 +671,6 @@ def overlapping_rows(session: Session) -> int:
         a.c.room_id == b.c.room_id, a.c.id < b.c.id, a.c.status.in_(HOLDING), b.c.status.in_(HOLDING),
         a.c.starts_at < b.c.blocked_until, b.c.starts_at < a.c.blocked_until,
         or_(a.c.seat_id.is_(None), b.c.seat_id.is_(None), a.c.seat_id == b.c.seat_id)))) or 0)
-
-
-def midnight(day: Any, tz: ZoneInfo) -> datetime:
-    return datetime.combine(day, time(0), tzinfo=tz)
 
 
 

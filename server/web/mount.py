@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from starlette.staticfiles import StaticFiles
 
 from server.core.headers import STATIC_PREFIX
-from server.web import account, admin, me, recruitment, reports
+from server.web import account, admin, bookings, me, recruitment, reports
 
 STATIC = Path(__file__).resolve().parent / "static"
 HTMX_VERSION = "2.0.11"  # npm package htmx.org; static/vendor/htmx/ holds its dist/htmx.min.js and LICENSE
@@ -18,5 +18,6 @@ HTMX_VERSION = "2.0.11"  # npm package htmx.org; static/vendor/htmx/ holds its d
 def install(app: FastAPI) -> None:
     for router in (account.router, me.router, admin.router, reports.router):
         app.include_router(router)
+    app.include_router(bookings.router)
     app.include_router(recruitment.router)
     app.mount(STATIC_PREFIX.rstrip("/"), StaticFiles(directory=STATIC), name="static")

@@ -27,6 +27,13 @@ NAVIGATION: tuple[tuple[str, str, str | None], ...] = (
     ("/me/qr", "My QR code", None),
     ("/announcements", "Announcements", None),
     ("/me/settings", "Settings", None),
+    # bookings
+    ("/bookings", "Book a room", "POST /bookings"),
+    ("/bookings/mine", "My bookings", "GET /bookings"),
+    ("/bookings/series", "Book a series", "POST /bookings"),
+    ("/bookings/rooms", "Room calendars", "GET /bookings"),
+    ("/admin/approvals", "Approvals", "POST /bookings/{booking_id}:approve"),
+    ("/admin/no-shows", "No-shows", "GET /bookings/no-shows"),
     ("/admin/people", "People", "GET /people"),
     ("/admin/kiosks", "Kiosks", "GET /devices"),
     ("/admin/attendance", "Attendance reports", "GET /attendance"),

@@ -237,6 +237,20 @@ def test_approving_one_of_two_overlapping_requests_rejects_the_other_and_tells_b
     assert (first.id, "booking_approved") in sent and (second.id, "booking_rejected") in sent
 
 
+def test_a_request_over_a_confirmed_booking_is_refused_at_once_not_left_pending_forever(
+        client: TestClient, admin: Person, make_person: Callable[..., Person]) -> None:
+    room = make_room(client, admin, needs_approval=True)
+    day = next_weekday(3)
+    held = book(client, admin, room, at(day, 9), at(day, 11))
+    assert held.json()["bookings"][0]["status"] == "confirmed"  # the head and admins need no approval
+    student = make_person(Role.STUDENT)
+    refused = book(client, student, room, at(day, 10), at(day, 12))
+    assert refused.status_code == 409, refused.text
+    assert [c["booking_id"] for c in refused.json()["clashes"]] == [held.json()["bookings"][0]["id"]]
+    beside = book(client, student, room, at(day, 11), at(day, 12))
+    assert beside.status_code == 201 and beside.json()["bookings"][0]["status"] == "pending"
+
+
 def _reminders(database: Database, booking_id: str) -> dict[str, datetime]:
     with database.session() as session:
         return {m.person_id: m.next_attempt_at for m in session.scalars(

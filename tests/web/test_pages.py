@@ -231,6 +231,11 @@ def _visit(page: Any, site: Site, who: str, path: str, shots: Path, found: dict[
     path = path.format(student=site.student.id)
     answer = page.goto(path)
     assert answer is not None and answer.status == 200, path
+    _photograph(page, name, shots, found)
+
+
+def _photograph(page: Any, name: str, shots: Path, found: dict[str, Any]) -> None:
+    """The page as it stands: a screenshot at phone and desktop width, axe's serious findings at each."""
     for width, height, label in ((390, 844, "phone"), (1280, 800, "desktop")):
         page.set_viewport_size({"width": width, "height": height})
         page.screenshot(path=str(shots / f"{name}-{label}.png"), full_page=True)
