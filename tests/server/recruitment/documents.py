@@ -142,7 +142,7 @@ def scan(document: bytes, seed: int, dpi: int | None = None) -> tuple[bytes, dic
     dpi = dpi or rng.choice([150, 200, 250, 300])
     pdf_doc = pdfium.PdfDocument(document)
     try:
-        page = pdf_doc[0].render(scale=dpi / 72, grayscale=True).to_numpy()
+        page = pdf_doc[0].render(scale=dpi / 72, grayscale=True).to_numpy().copy()  # the buffer belongs to pdfium
     finally:
         pdf_doc.close()
     gray = page if page.ndim == 2 else cv2.cvtColor(page, cv2.COLOR_BGR2GRAY)

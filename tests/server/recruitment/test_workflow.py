@@ -156,7 +156,7 @@ def _certificate_checks(pdf: bytes, number: str) -> str:
     try:
         page = document[0]
         text = page.get_textpage().get_text_range()
-        bitmap: Any = page.render(scale=3).to_numpy()
+        bitmap: Any = np.array(page.render(scale=3).to_numpy())  # a copy: the rendered buffer belongs to pdfium
     finally:
         document.close()
     assert "Siti Rahma" in text and number in text and "IF2110" in text, text
