@@ -208,3 +208,20 @@ def test_an_item_that_is_not_an_object_is_rejected_alone(client: TestClient, kio
     assert _stored(database, kiosk.id) == 2
     again = push(client, kiosk, [None])  # a batch of nothing but junk is still answered per item
     assert again.status_code == 200 and again.json()["results"][0]["status"] == "rejected"
+
+
+def test_an_id_sent_twice_in_one_batch_beside_stored_ones_is_stored_once(client: TestClient, kiosk: Kiosk,
+                                                                           database: Database) -> None:
+    """The batch goes in as one insert that skips stored ids: an id repeated inside the batch, and ids
+    stored by an earlier batch, still get the status of their own content, in the order sent."""
+    stored = [event(1), event(2)]
+    assert {r["status"] for r in push(client, kiosk, stored).json()["results"]} == {"accepted"}
+    new = event(3)
+    batch = [new, stored[0], {**stored[1], "score": 0.1}, new, {**new, "margin": 0.5}, {**event(4), "seq": "x"}]
+    results = push(client, kiosk, batch).json()["results"]
+    assert [r["status"] for r in results] == ["accepted", "duplicate", "conflict", "duplicate", "conflict",
+                                              "rejected"]
+    assert _stored(database, kiosk.id) == 3
+    with database.session() as session:
+        assert session.scalar(select(Event.margin).where(Event.event_id == new["id"])) == new["margin"]
+        assert sorted(session.scalars(select(EventConflict.event_id))) == sorted([stored[1]["id"], new["id"]])
