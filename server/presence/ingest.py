@@ -111,7 +111,7 @@ def _store(session: Session, device: Device, key: str, request_hash: str, raw: l
         session.execute(insert(EventConflict), conflicts)
         log.warning("event=ingest_conflict device=%s count=%d ids=%s", device.id, len(conflicts),
                     ",".join(c["event_id"] for c in conflicts[:10]))
-    reply = {"results": results, "server_time": iso(now), "missing_seq": sequence.missing(session, device.id)}
+    reply = {"results": results, "server_time": iso(now), "missing_seq": sequence.advance(session, device.id)}
     session.execute(delete(IngestBatch).where(IngestBatch.device_id == device.id,
                                               IngestBatch.created_at < now - KEEP_REPLIES))
     session.add(IngestBatch(device_id=device.id, idempotency_key=key, request_hash=request_hash, response=reply,

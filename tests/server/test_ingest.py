@@ -225,3 +225,23 @@ def test_an_id_sent_twice_in_one_batch_beside_stored_ones_is_stored_once(client:
     with database.session() as session:
         assert session.scalar(select(Event.margin).where(Event.event_id == new["id"])) == new["margin"]
         assert sorted(session.scalars(select(EventConflict.event_id))) == sorted([stored[1]["id"], new["id"]])
+
+
+def test_the_mark_below_which_no_seq_is_missing_follows_the_first_gap(client: TestClient, kiosk: Kiosk,
+                                                                       database: Database) -> None:
+    """Gaps are looked for above the device's mark only; the mark stops below the first gap and moves
+    on once the gap is filled, so the reply is the same as a scan of every seq."""
+    def mark() -> int:
+        with database.session() as session:
+            return session.scalar(select(Device.seq_contiguous).where(Device.id == kiosk.id)) or 0
+
+    assert push(client, kiosk, [event(seq) for seq in range(1, 6)]).json()["missing_seq"] == []
+    assert mark() == 5
+    assert push(client, kiosk, [event(8), event(12)]).json()["missing_seq"] == [[6, 7], [9, 11]]
+    assert mark() == 5
+    assert push(client, kiosk, [event(7), event(6)]).json()["missing_seq"] == [[9, 11]]
+    assert mark() == 8
+    assert push(client, kiosk, [event(3)]).json()["missing_seq"] == [[9, 11]]  # an old seq again: nothing moves
+    assert mark() == 8
+    assert push(client, kiosk, [event(seq) for seq in (9, 10, 11)]).json()["missing_seq"] == []
+    assert mark() == 12
