@@ -125,13 +125,14 @@ def _store(session: Session, device: Device, key: str, request_hash: str, raw: l
 def _insert(session: Session, rows: list[dict[str, Any]]) -> set[str]:
     """The ids of the rows stored; a row whose event id is stored already (under any device) is skipped.
     PostgreSQL: one INSERT ... SELECT from the rows as one JSON parameter, read into the table's own
-    row type (one C-encoded string, where per-row or per-column parameters cost more to encode than
+    row type, times in UTC (PostgreSQL refuses an offset beyond 15:59, which a kiosk may send; one
+    C-encoded string, where per-row or per-column parameters cost more to encode than
     the database takes to store them); SQLite (in this process): Core's multi-row insert."""
     if not rows:
         return set()
     if session.get_bind().dialect.name == "postgresql":
-        document = json.dumps([{**row, "captured_at": row["captured_at"].isoformat(),
-                                "received_at": row["received_at"].isoformat()} for row in rows])
+        document = json.dumps([{**row, "captured_at": row["captured_at"].astimezone(UTC).isoformat(),
+                                "received_at": row["received_at"].astimezone(UTC).isoformat()} for row in rows])
         return set(session.scalars(_FROM_JSON, {"rows": document}))
     statement = sqlite_insert(EVENTS).on_conflict_do_nothing().returning(EVENTS.c.event_id)
     return set(session.scalars(statement, rows))

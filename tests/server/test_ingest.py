@@ -245,3 +245,15 @@ def test_the_mark_below_which_no_seq_is_missing_follows_the_first_gap(client: Te
     assert mark() == 8
     assert push(client, kiosk, [event(seq) for seq in (9, 10, 11)]).json()["missing_seq"] == []
     assert mark() == 12
+
+
+def test_a_time_with_an_offset_postgresql_would_refuse_is_stored_in_utc(client: TestClient, kiosk: Kiosk,
+                                                                          database: Database) -> None:
+    """A valid ISO time may carry any offset under 24 h; PostgreSQL's text input refuses those beyond
+    15:59, so the batch's rows carry UTC."""
+    sent = event(1, captured_at="2026-11-27T07:53:50-16:58")
+    assert push(client, kiosk, [sent]).json()["results"][0]["status"] == "accepted"
+    with database.session() as session:
+        stored = session.scalar(select(Event.captured_at).where(Event.event_id == sent["id"]))
+    assert stored is not None and stored.isoformat() == "2026-11-28T00:51:50+00:00"
+    assert push(client, kiosk, [sent]).json()["results"][0]["status"] == "duplicate"
