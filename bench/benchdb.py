@@ -13,9 +13,17 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import httpx
+from sqlalchemy import insert, update
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from server.auth.actor import Actor
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -43,6 +51,85 @@ def empty(kind: str, postgres: str) -> Iterator[str]:
     finally:
         with psycopg.connect(admin_url, autocommit=True) as connection:
             connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def booking_rows(room_id: str, holder: str, first: datetime, count: int, every: timedelta,
+                 status: str) -> list[dict[str, Any]]:
+    """``count`` one-hour bookings of a room, one every ``every`` from ``first``, as rows for a bulk
+    insert (the overlap rule in the database still checks them)."""
+    now = datetime.now(UTC)
+    return [{"id": str(uuid.uuid4()), "room_id": room_id, "seat_id": None, "series_id": None, "holder_id": holder,
+             "title": "seeded", "starts_at": first + i * every, "ends_at": first + i * every + timedelta(hours=1),
+             "blocked_until": first + i * every + timedelta(hours=1), "status": status, "note": "",
+             "feed_noted": True, "created_at": now, "updated_at": now} for i in range(count)]
+
+
+def seed_bookings(session: Session, holders: list[str], count: int, rooms: int = 5) -> None:
+    """``count`` bookings over ``rooms`` new rooms (BENCH-1...), from 60 days ago onwards, one every 3 h
+    per room, their holders taken in turn from ``holders``: those already over completed (checked in
+    at the start), the coming ones confirmed. Bulk inserted; the rooms through the service."""
+    from server.bookings import service as bookings
+    from server.bookings.schemas import RoomIn
+    from server.bookings.tables import Booking
+
+    first = (datetime.now(UTC) - timedelta(days=60)).replace(minute=0, second=0, microsecond=0)
+    now, rows = datetime.now(UTC), []
+    for number in range(rooms):
+        room = bookings.create_room(session, RoomIn(code=f"BENCH-{number + 1}", name=f"Bench room {number + 1}",
+                                                    max_ahead_days=730))
+        rows += booking_rows(room.id, holders[0], first, count // rooms + (number < count % rooms),
+                             timedelta(hours=3), "confirmed")
+    for index, row in enumerate(rows):
+        row["holder_id"] = holders[index % len(holders)]
+        if row["ends_at"] < now:
+            row.update(status="completed", checked_in_at=row["starts_at"], check_in_method="face")
+    session.execute(insert(Booking), rows)
+    session.commit()
+
+
+def seed_applications(session: Session, actor: Actor, lecturer_id: str, applicants: list[str], count: int,
+                      vacancies: int = 10) -> None:
+    """``vacancies`` open vacancies (through the service, ``lecturer_id`` named on each) and ``count``
+    applications spread over them, bulk inserted with their history, in every state (a tenth accepted,
+    counted on the vacancy); ``applicants[0]`` applies to every vacancy. No documents."""
+    from server.recruitment import service as recruitment
+    from server.recruitment.schemas import ApplicationState, VacancyIn, VacancyState
+    from server.recruitment.tables import Application, ApplicationHistory, Vacancy
+
+    now = datetime.now(UTC)
+    per = -(-count // vacancies)
+    states = [ApplicationState.SUBMITTED] * 5 + [ApplicationState.CHECKED] * 2 + [
+        ApplicationState.REJECTED, ApplicationState.WITHDRAWN, ApplicationState.ACCEPTED]
+    applications: list[dict[str, Any]] = []
+    history: list[dict[str, Any]] = []
+    for number in range(vacancies):
+        vacancy = recruitment.create_vacancy(session, actor, VacancyIn(
+            course_code=f"IF{2100 + number}", course_name=f"Bench course {number}", period="2026/2027-1",
+            quota=per, opens_at=now - timedelta(days=10), closes_at=now + timedelta(days=20),
+            description="Seeded for the benchmark. " * 10, lecturers=[lecturer_id], min_ipk=3.0))
+        recruitment.set_state(session, actor, vacancy.id, VacancyState.OPEN)
+        chosen = list(dict.fromkeys([applicants[0]] + [applicants[1 + (number + j * 33) % (len(applicants) - 1)]
+                                                       for j in range(per)]))
+        chosen = chosen[:min(per, count - len(applications))]
+        for j, person_id in enumerate(chosen):
+            state = states[j % len(states)]
+            application_id = str(uuid.uuid4())
+            applications.append({
+                "id": application_id, "vacancy_id": vacancy.id, "person_id": person_id,
+                "email": f"student{j}@example.org", "whatsapp": "+6281234567890", "semester": 3 + j % 5,
+                "declared_ipk": 3.0 + (j % 10) / 10, "state": state.value,
+                "outcome": None if state in (ApplicationState.SUBMITTED, ApplicationState.WITHDRAWN) else "met",
+                "findings": None, "created_at": now, "updated_at": now})
+            history.append({"application_id": application_id, "from_state": None, "to_state": "submitted",
+                            "by": person_id, "at": now, "reason": "applied"})
+            if state is not ApplicationState.SUBMITTED:
+                history.append({"application_id": application_id, "from_state": "submitted", "to_state": state.value,
+                                "by": actor.person_id, "at": now, "reason": "seeded"})
+        accepted = sum(a["state"] == "accepted" for a in applications if a["vacancy_id"] == vacancy.id)
+        session.execute(update(Vacancy).where(Vacancy.id == vacancy.id).values(accepted=accepted))
+    session.execute(insert(Application), applications)
+    session.execute(insert(ApplicationHistory), history)
+    session.commit()
 
 
 def seed(url: str, people_count: int) -> None:

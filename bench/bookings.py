@@ -35,6 +35,7 @@ from sqlalchemy import insert, update
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # bench/server.py must not shadow the server package
 
+from bench.benchdb import booking_rows  # noqa: E402
 from server.auth.actor import Actor  # noqa: E402
 from server.bookings import checkin, service  # noqa: E402
 from server.bookings.schemas import BookingIn, RoomIn  # noqa: E402
@@ -68,15 +69,6 @@ def scratch(kind: str) -> Iterator[str]:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def _rows(room_id: str, holder: str, first: datetime, count: int, every: timedelta,
-          status: str) -> list[dict[str, Any]]:
-    now = datetime.now(UTC)
-    return [{"id": str(uuid.uuid4()), "room_id": room_id, "seat_id": None, "series_id": None, "holder_id": holder,
-             "title": "seeded", "starts_at": first + i * every, "ends_at": first + i * every + timedelta(hours=1),
-             "blocked_until": first + i * every + timedelta(hours=1), "status": status, "note": "",
-             "feed_noted": True, "created_at": now, "updated_at": now} for i in range(count)]
-
-
 def _timed(action: Callable[[], Any]) -> float:
     began = time.perf_counter()
     action()
@@ -97,7 +89,8 @@ def run(kind: str, book: int, queries: int) -> dict[str, str]:
         actor = Actor(admin.id, admin.number, admin.name, "admin", ("admin",))
         first = (datetime.now(UTC) + timedelta(days=1)).replace(minute=0, second=0, microsecond=0)
         with database.session() as session:
-            session.execute(insert(Booking), _rows(room.id, admin.id, first, EXISTING, timedelta(hours=2), "confirmed"))
+            session.execute(insert(Booking),
+                            booking_rows(room.id, admin.id, first, EXISTING, timedelta(hours=2), "confirmed"))
             session.commit()
         # bookings per second: the free hour after each seeded one
         bodies = [BookingIn(room_id=room.id, title="bench", starts_at=first + timedelta(hours=2 * i + 1),
@@ -109,7 +102,7 @@ def run(kind: str, book: int, queries: int) -> dict[str, str]:
                     service.book(session, settings, actor, body)
 
         made_s = _timed(create_all)
-        rows = _rows(plain.id, admin.id, first, book, timedelta(hours=2), "confirmed")
+        rows = booking_rows(plain.id, admin.id, first, book, timedelta(hours=2), "confirmed")
 
         def insert_all() -> None:
             for row in rows:
@@ -135,7 +128,8 @@ def run(kind: str, book: int, queries: int) -> dict[str, str]:
         # the release job over 10,000 due bookings
         past = datetime.now(UTC) - timedelta(hours=RELEASE + 2)
         with database.session() as session:
-            session.execute(insert(Booking), _rows(other.id, admin.id, past, RELEASE, timedelta(hours=1), "confirmed"))
+            session.execute(insert(Booking),
+                            booking_rows(other.id, admin.id, past, RELEASE, timedelta(hours=1), "confirmed"))
             session.commit()
         with database.session() as session:
             began = time.perf_counter()

@@ -1,14 +1,19 @@
-"""Web pages: time to first byte of the busiest pages with 1,000 people, a month of kiosk attendance
-and announcements in the database, against a real `labgate-server run` on loopback.
+"""Web pages: time to first byte of the busiest pages with 1,000 people, a month of kiosk attendance,
+announcements, 5,000 room bookings and 300 assistant applications in the database, against a real
+`labgate-server run` on loopback.
 
-    .venv/bin/python bench/web.py [--people 1000] [--days 30] [--announcements 50] [--requests 200]
-                                  [--concurrency 1] [--backends sqlite,postgresql]
+    .venv/bin/python bench/web.py [--people 1000] [--days 30] [--announcements 50] [--bookings 5000]
+                                  [--applications 300] [--requests 200] [--concurrency 1]
+                                  [--backends sqlite,postgresql]
 
-Bookings and applications (issues 16 and 17) are not on main yet, so their pages are not measured.
-Each page is fetched ``--requests`` times by ``--concurrency`` clients, each signed in with its own
-cookie session; the time to first byte is from sending the request to having the response's headers
-(the pages are rendered whole before the first byte). The load generator shares the CPUs with the
-server. Prints a table; never imported by tests; never gates CI.
+The pages measured are ``PAGES``, paths per role (admin, lecturer, student: each signs in with its own
+account); a new page is one more path there. The bookings (five rooms, 60 days past and the rest
+coming, the student among the holders) and applications (ten open vacancies run by the lecturer, the
+student applying to each) are bulk inserted, so that their pages read realistic amounts. Each page
+is fetched ``--requests`` times by ``--concurrency`` clients, each signed in with its own cookie session;
+the time to first byte is from sending the request to having the response's headers (the pages are
+rendered whole before the first byte). The load generator shares the CPUs with the server.
+Prints a table; never imported by tests; never gates CI.
 """
 
 from __future__ import annotations
@@ -31,7 +36,14 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.benchdb import PASSWORD, percentile, scratch_database, serving  # noqa: E402
+from bench.benchdb import (  # noqa: E402
+    PASSWORD,
+    percentile,
+    scratch_database,
+    seed_applications,
+    seed_bookings,
+    serving,
+)
 from server.auth import service as auth  # noqa: E402
 from server.auth.actor import Actor  # noqa: E402
 from server.auth.passwords import Passwords  # noqa: E402
@@ -46,14 +58,16 @@ from server.people import service as people  # noqa: E402
 from server.people.schemas import Kind, PersonIn  # noqa: E402
 
 REFERENCE = "seeds' FastAPI system: 618 ms mean response (the seeds system measured in earlier stops)"
-ADMIN, STUDENT = "1970000001", "2201000000"
-PAGES = [  # (who, path): the pages people open most
-    ("student", "/home"), ("student", "/me/attendance"), ("student", "/announcements"),
-    ("admin", "/admin/people"), ("admin", "/admin/attendance"), ("admin", "/admin/kiosks"),
-]
+ADMIN, LECTURER, STUDENT = "1970000001", "1970000002", "2201000000"
+ACCOUNTS = {"admin": ADMIN, "lecturer": LECTURER, "student": STUDENT}
+PAGES = {  # role: the pages its people open most
+    "student": ["/home", "/me/attendance", "/announcements"],
+    "lecturer": ["/home"],
+    "admin": ["/admin/people", "/admin/attendance", "/admin/kiosks"],
+}
 
 
-def seed(url: str, count: int, announced: int) -> None:
+def seed(url: str, count: int, announced: int, booked: int, applied: int) -> None:
     database = Database(url)
     migrations.upgrade(database)
     settings = Settings(database_url=url)
@@ -62,14 +76,21 @@ def seed(url: str, count: int, announced: int) -> None:
         admin = people.create(session, None, PersonIn(number=ADMIN, name="Bench Admin", kind=Kind.STAFF,
                                                       roles=[Role.ADMIN]))
         auth.set_password(session, keys, None, admin.id, PASSWORD)
+        lecturer = people.create(session, None, PersonIn(number=LECTURER, name="Bench Lecturer", kind=Kind.STAFF,
+                                                         roles=[Role.LECTURER]))
+        auth.set_password(session, keys, None, lecturer.id, PASSWORD)
+        students = []
         for i in range(count):
             person = people.create(session, None, PersonIn(number=f"22010{i:05d}", name=f"Student {i}"))
+            students.append(person.id)
             if i == 0:
                 auth.set_password(session, keys, None, person.id, PASSWORD)
         actor = Actor(admin.id, ADMIN, "Bench Admin", "admin", ("admin",))
         for i in range(announced):
             announcements.post(session, actor, AnnouncementIn(title=f"Announcement {i}", body="Lab news. " * 20,
                                                               audience=AudienceIn(everyone=True)))
+        seed_bookings(session, students, booked)
+        seed_applications(session, actor, lecturer.id, students, applied)
     database.dispose()
 
 
@@ -124,7 +145,7 @@ def first_byte(client: httpx.Client, path: str) -> float:
 
 
 def measure(base: str, who: str, path: str, requests: int, concurrency: int) -> list[float]:
-    clients = [signed_in(base, ADMIN if who == "admin" else STUDENT) for _ in range(concurrency)]
+    clients = [signed_in(base, ACCOUNTS[who]) for _ in range(concurrency)]
     first_byte(clients[0], path)  # warm
     share = requests // concurrency
 
@@ -141,12 +162,12 @@ def measure(base: str, who: str, path: str, requests: int, concurrency: int) -> 
 def run(kind: str, args: argparse.Namespace) -> list[tuple[str, str, float, float, float]]:
     url, cleanup = scratch_database(kind, args.postgres)
     try:
-        seed(url, args.people, args.announcements)
+        seed(url, args.people, args.announcements, args.bookings, args.applications)
         with serving(url, 1) as base:
             admin = signed_in(base, ADMIN)
             kiosk_events(base, admin, args.people, args.days)
             rows = []
-            for who, path in PAGES:
+            for who, path in ((who, path) for who, paths in PAGES.items() for path in paths):
                 times = measure(base, who, path, args.requests, args.concurrency)
                 rows.append((kind, f"{who} {path}", statistics.median(times), percentile(times, 0.95),
                              statistics.mean(times)))
@@ -160,6 +181,8 @@ def main() -> int:
     parser.add_argument("--people", type=int, default=1000)
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--announcements", type=int, default=50)
+    parser.add_argument("--bookings", type=int, default=5000)
+    parser.add_argument("--applications", type=int, default=300)
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=1)
     parser.add_argument("--backends", default="sqlite,postgresql")
@@ -170,7 +193,8 @@ def main() -> int:
     for kind in args.backends.split(","):
         results.extend(run(kind.strip(), args))
     print(f"\nweb pages, time to first byte: {args.people:,} people, {args.days} days of kiosk accepts "
-          f"(3 days in 4 each), {args.announcements} announcements to everyone; {args.requests} requests per page, "
+          f"(3 days in 4 each), {args.announcements} announcements to everyone, {args.bookings:,} bookings, "
+          f"{args.applications} applications; {args.requests} requests per page, "
           f"{args.concurrency} client(s); {os.cpu_count()} CPUs shared with the load\n")
     print("| database | page | p50 ms | p95 ms | mean ms |")
     print("|---|---|---|---|---|")

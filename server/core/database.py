@@ -3,15 +3,18 @@ and sessions. SQLite runs in WAL mode with foreign keys on; PostgreSQL goes thro
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 import anyio.to_thread
 from sqlalchemy import JSON, Engine, MetaData, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 from server.core.types import UTCDateTime
@@ -59,7 +62,34 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **pool)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_size=10, max_overflow=30, pool_pre_ping=True)
+    engine = create_engine(url, pool_size=10, max_overflow=30)
+    event.listen(engine, "checkin", _note_return)
+    event.listen(engine, "checkout", partial(_ping_if_idle, engine.dialect))
+    return engine
+
+
+PING_AFTER = 1.0
+"""Seconds a pooled PostgreSQL connection may rest before it is pinged again on checkout."""
+
+
+def _note_return(_dbapi_connection: Any, record: Any) -> None:
+    record.info["returned"] = time.monotonic()
+
+
+def _ping_if_idle(dialect: Any, dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+    """A connection that rested longer than ``PING_AFTER`` is pinged before it is used; a dead one is
+    replaced (the pool retries the checkout with a new connection). SQLAlchemy's ``pool_pre_ping``
+    pings on every checkout: a round trip to PostgreSQL per request (a sixth of a signed-in GET's),
+    for connections that under load came back microseconds ago. A server restarted under load is
+    still caught: the first statement on a dead connection fails, and SQLAlchemy then drops every
+    connection the pool held before it."""
+    returned = record.info.get("returned")
+    if returned is None or time.monotonic() - returned <= PING_AFTER:
+        return
+    try:
+        dialect.do_ping(dbapi_connection)
+    except Exception as exc:
+        raise DisconnectionError(f"a pooled connection did not answer its ping: {exc}") from exc
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

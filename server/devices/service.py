@@ -40,7 +40,8 @@ def register(session: Session, actor: Actor | None, data: DeviceIn, server_url: 
     """A new device, its provisioning token (shown once) and the QR payload that carries it."""
     device = Device(id=new_id(), name=data.name.strip(), room=data.room, model_id=data.model_id or default_model,
                     token_hash=None, created_at=utcnow(), created_by=actor.person_id if actor else None,
-                    revoked_at=None, last_seen_at=None, last_seen_from=None, acked_seq=0, acked_at=None)
+                    revoked_at=None, last_seen_at=None, last_seen_from=None, acked_seq=0, acked_at=None,
+                    seq_contiguous=0)
     token = _new_provisioning(device, hours)
     session.add(device)
     audit.record(session, actor, "device.register", "device", device.id, name=device.name, room=device.room)

@@ -32,6 +32,8 @@ class Device(Base):
     last_seen_at: Mapped[datetime | None]
     last_seen_from: Mapped[str | None] = mapped_column(String(64))
     acked_seq: Mapped[int] = mapped_column(BigInteger)  # the feed position the kiosk applied and acknowledged
+    # every event seq up to this one has arrived (presence.sequence looks for gaps above it); only rises
+    seq_contiguous: Mapped[int] = mapped_column(BigInteger, server_default="0")
     acked_at: Mapped[datetime | None]
 
 

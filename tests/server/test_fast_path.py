@@ -13,10 +13,12 @@ from typing import Any
 
 import anyio.to_thread
 import httpx
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select, text
 
 from server.auth.roles import Role
+from server.core import database as databases
 from server.core import health, migrations
 from server.core.database import Database
 from server.core.health import Revisions
@@ -206,3 +208,23 @@ def test_the_health_read_needs_no_alembic_on_a_healthy_database(database: Databa
         assert revisions.read() == head
     finally:
         revisions.close()
+
+
+def test_a_pooled_connection_that_died_while_resting_is_replaced(database_url: str, monkeypatch: Any) -> None:
+    """PostgreSQL connections are pinged on checkout only after resting (not on every request): one
+    whose server process ended while it rested is replaced before a statement fails on it."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite has no connection to lose")
+    monkeypatch.setattr(databases, "PING_AFTER", 0.0)
+    database, killer = Database(database_url), Database(database_url)
+    try:
+        with database.engine.connect() as connection:
+            first = connection.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        with killer.engine.connect() as other:
+            assert other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": first}).scalar_one()
+        time.sleep(0.05)
+        with database.engine.connect() as connection:
+            assert connection.execute(text("SELECT pg_backend_pid()")).scalar_one() != first
+    finally:
+        database.dispose()
+        killer.dispose()

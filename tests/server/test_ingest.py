@@ -208,3 +208,52 @@ def test_an_item_that_is_not_an_object_is_rejected_alone(client: TestClient, kio
     assert _stored(database, kiosk.id) == 2
     again = push(client, kiosk, [None])  # a batch of nothing but junk is still answered per item
     assert again.status_code == 200 and again.json()["results"][0]["status"] == "rejected"
+
+
+def test_an_id_sent_twice_in_one_batch_beside_stored_ones_is_stored_once(client: TestClient, kiosk: Kiosk,
+                                                                           database: Database) -> None:
+    """The batch goes in as one insert that skips stored ids: an id repeated inside the batch, and ids
+    stored by an earlier batch, still get the status of their own content, in the order sent."""
+    stored = [event(1), event(2)]
+    assert {r["status"] for r in push(client, kiosk, stored).json()["results"]} == {"accepted"}
+    new = event(3)
+    batch = [new, stored[0], {**stored[1], "score": 0.1}, new, {**new, "margin": 0.5}, {**event(4), "seq": "x"}]
+    results = push(client, kiosk, batch).json()["results"]
+    assert [r["status"] for r in results] == ["accepted", "duplicate", "conflict", "duplicate", "conflict",
+                                              "rejected"]
+    assert _stored(database, kiosk.id) == 3
+    with database.session() as session:
+        assert session.scalar(select(Event.margin).where(Event.event_id == new["id"])) == new["margin"]
+        assert sorted(session.scalars(select(EventConflict.event_id))) == sorted([stored[1]["id"], new["id"]])
+
+
+def test_the_mark_below_which_no_seq_is_missing_follows_the_first_gap(client: TestClient, kiosk: Kiosk,
+                                                                       database: Database) -> None:
+    """Gaps are looked for above the device's mark only; the mark stops below the first gap and moves
+    on once the gap is filled, so the reply is the same as a scan of every seq."""
+    def mark() -> int:
+        with database.session() as session:
+            return session.scalar(select(Device.seq_contiguous).where(Device.id == kiosk.id)) or 0
+
+    assert push(client, kiosk, [event(seq) for seq in range(1, 6)]).json()["missing_seq"] == []
+    assert mark() == 5
+    assert push(client, kiosk, [event(8), event(12)]).json()["missing_seq"] == [[6, 7], [9, 11]]
+    assert mark() == 5
+    assert push(client, kiosk, [event(7), event(6)]).json()["missing_seq"] == [[9, 11]]
+    assert mark() == 8
+    assert push(client, kiosk, [event(3)]).json()["missing_seq"] == [[9, 11]]  # an old seq again: nothing moves
+    assert mark() == 8
+    assert push(client, kiosk, [event(seq) for seq in (9, 10, 11)]).json()["missing_seq"] == []
+    assert mark() == 12
+
+
+def test_a_time_with_an_offset_postgresql_would_refuse_is_stored_in_utc(client: TestClient, kiosk: Kiosk,
+                                                                          database: Database) -> None:
+    """A valid ISO time may carry any offset under 24 h; PostgreSQL's text input refuses those beyond
+    15:59, so the batch's rows carry UTC."""
+    sent = event(1, captured_at="2026-11-27T07:53:50-16:58")
+    assert push(client, kiosk, [sent]).json()["results"][0]["status"] == "accepted"
+    with database.session() as session:
+        stored = session.scalar(select(Event.captured_at).where(Event.event_id == sent["id"]))
+    assert stored is not None and stored.isoformat() == "2026-11-28T00:51:50+00:00"
+    assert push(client, kiosk, [sent]).json()["results"][0]["status"] == "duplicate"
