@@ -61,9 +61,10 @@ REFERENCE = "seeds' FastAPI system: 618 ms mean response (the seeds system measu
 ADMIN, LECTURER, STUDENT = "1970000001", "1970000002", "2201000000"
 ACCOUNTS = {"admin": ADMIN, "lecturer": LECTURER, "student": STUDENT}
 PAGES = {  # role: the pages its people open most
-    "student": ["/home", "/me/attendance", "/announcements"],
-    "lecturer": ["/home"],
-    "admin": ["/admin/people", "/admin/attendance", "/admin/kiosks"],
+    "student": ["/home", "/me/attendance", "/announcements", "/bookings", "/bookings/mine", "/vacancies",
+                "/me/applications"],
+    "lecturer": ["/home", "/bookings/rooms", "/bookings/mine", "/vacancies"],
+    "admin": ["/admin/people", "/admin/attendance", "/admin/kiosks", "/admin/approvals", "/admin/no-shows"],
 }
 
 
