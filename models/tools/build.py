@@ -158,7 +158,7 @@ PAD_CALIBRATION = ("pad/msu_mfsd_001/live", "lfw_people/known")
 
 def pad_recipe() -> str:
     parts = [pad.weights_digest(), pad.PAD_FILES, PAD_CALIBRATION, pad.TARGET_BPCER, pad.GREY_SHARE,
-             pad.PHOTO_MIN_FACE]
+             pad.PHOTO_MIN_FACE, pad.EXPORT_FORM]
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:12]
 
 

@@ -22,6 +22,17 @@ STAGES = ("conv_23", "conv_3", "conv_34", "conv_4", "conv_45", "conv_5")
 DOWNSAMPLING = {"conv_23", "conv_34", "conv_45"}  # between stages: stride 2, no residual
 
 
+class SlopedMax(nn.PReLU):
+    """PReLU computed as max(x, slope * x): the same function, bit for bit, while every slope is at most 1
+    (``minifasnet`` checks it), and it exports as Mul + Max, which onnxruntime runs in its blocked
+    (NCHWc) layout. Its PRelu kernel broadcasts the per-channel slope element by element and forces a
+    layout change around every activation: with it one MiniFASNet cost 4.2 ms of CPU per face here,
+    with Mul + Max 2.2 ms."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.maximum(x, x * self.weight.view(1, -1, 1, 1))
+
+
 class ConvUnit(nn.Sequential):
     """Convolution + BatchNorm (+ PReLU unless ``linear``), no bias."""
 
@@ -33,7 +44,7 @@ class ConvUnit(nn.Sequential):
             "bn": nn.BatchNorm2d(c_out),
         }
         if not linear:
-            parts["prelu"] = nn.PReLU(c_out)
+            parts["prelu"] = SlopedMax(c_out)
         super().__init__()
         for name, module in parts.items():
             self.add_module(name, module)
@@ -151,4 +162,7 @@ def minifasnet(path: Path) -> MiniFASNet:
     shapes = {k: tuple(v.shape) for k, v in state.items()}
     net = MiniFASNet(shapes)
     net.load_state_dict(state, strict=True)
+    steep = [k for k, v in state.items() if k.endswith("prelu.weight") and float(v.max()) > 1.0]
+    if steep:
+        raise ValueError(f"{path}: PReLU slopes above 1 in {', '.join(steep)}; max(x, slope * x) would not be PReLU")
     return net.eval()

@@ -48,6 +48,8 @@ LIVE_CLASS = 1
 TARGET_BPCER = 0.01
 GREY_SHARE = 0.25  # a quarter of live faces above the threshold may be asked for a head turn
 PHOTO_MIN_FACE = 20
+# How the network is written to ONNX (part of the build's recipe: a change re-exports the files).
+EXPORT_FORM = "PReLU as max(x, slope*x)"
 
 
 # -- build ---------------------------------------------------------------------------------------------
@@ -80,7 +82,8 @@ def export_pad(weights_dir: Path, out: Path, log: Log = print) -> list[Path]:
             std=1.0,  # raw 0-255 values, no normalisation
             liveness={"crop_scale": scale, "live_class": LIVE_CLASS, "output": "softmax"},
             licence="Apache-2.0 (Silent-Face-Anti-Spoofing weights)",
-            notes="network written from the checkpoint's shapes and the MiniFASNet paper; loaded with strict=True",
+            notes="network written from the checkpoint's shapes and the MiniFASNet paper; loaded with strict=True; "
+                  f"{EXPORT_FORM} (the same function: every slope is at most 1)",
         )
         path = export_onnx(net, torch.zeros(2, 3, 80, 80), out / file_name, ["probabilities"],
                            {"input": {0: "batch"}, "probabilities": {0: "batch"}}, manifest)

@@ -74,6 +74,32 @@ def test_the_crop_window_is_scaled_capped_and_moved_inside_the_frame() -> None:
     assert y2 - y1 >= 478
 
 
+def test_the_crop_window_is_the_published_one_for_the_published_detectors_boxes() -> None:
+    """The upstream pipeline's crop rectangles (inclusive corners) for its own detector's boxes (x, y, w, h)
+    on the three 480x640 sample photos, as recorded from its code; ours are exclusive at the far edge."""
+    for (x, y, w, h), (left, top, right, bottom) in (((106, 147, 207, 213), (0, 7, 479, 499)),
+                                                     ((178, 136, 223, 225), (0, 6, 479, 490)),
+                                                     ((120, 252, 252, 256), (0, 136, 479, 623))):
+        box = np.array([x, y, x + w, y + h], dtype=np.float32)
+        assert window(box, (640, 480, 3), 2.7) == (left, top, right + 1, bottom + 1)
+
+
+def test_the_activation_is_prelu_exactly(data_dir: Path) -> None:
+    """The network computes PReLU as max(x, slope * x) (faster in onnxruntime): the same numbers, bit for bit."""
+    import torch
+
+    from models.tools.minifasnet import SlopedMax, minifasnet
+
+    net = minifasnet(data_dir / "pad" / "4_0_0_80x80_MiniFASNetV1SE.pth")
+    units = [m for m in net.modules() if isinstance(m, SlopedMax)]
+    assert len(units) > 20
+    x = torch.from_numpy(np.random.default_rng(3).normal(0, 50, (2, 512, 5, 5)).astype(np.float32))
+    with torch.no_grad():
+        for unit in units:
+            sample = x[:, :unit.weight.shape[0]]
+            assert torch.equal(unit(sample), torch.nn.functional.prelu(sample, unit.weight))
+
+
 def test_the_onnx_files_agree_with_torch(tmp_path: Path, data_dir: Path) -> None:
     from models.tools.pad import PAD_FILES, export_pad
 
