@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -73,7 +74,7 @@ def test_two_worker_processes_share_the_outbox_and_their_metrics_add_up(
         requests = 60
         fresh = httpx.Limits(max_keepalive_connections=0)  # a new connection each time: either worker may take it
         with httpx.Client(base_url=base, timeout=30, limits=fresh) as client:
-            before = _health_count(client.get("/metrics").text)  # the start-up probes (some may have timed out)
+            before = _settled_health_count(client)  # the start-up probes (some may have timed out)
             for _ in range(requests):
                 assert client.get("/health").status_code == 200
             wait_until(lambda: settled(database), timeout=120, what="the outbox drained by the two workers")
@@ -98,6 +99,22 @@ def _healthy(base: str) -> bool:
         return httpx.get(f"{base}/health", timeout=1).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+def _settled_health_count(client: httpx.Client) -> int:
+    """The start-up probes' count once it stops moving: a probe is counted after its response is sent, so the
+    one that said the server is up may not be counted yet, and one the client gave up on may finish late."""
+    seen: list[int] = []
+
+    def steady() -> bool:
+        seen.append(_health_count(client.get("/metrics").text))
+        if len(seen) >= 2 and seen[-1] == seen[-2] >= 1:
+            return True
+        time.sleep(0.5)
+        return False
+
+    wait_until(steady, timeout=30, what="the start-up probes counted")
+    return seen[-1]
 
 
 def _health_count(text: str) -> int:
