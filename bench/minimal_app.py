@@ -7,6 +7,8 @@ around it (no sign-in, no middleware, no metrics, no problem documents).
   queries on one pooled connection (the total, the page, the page's roles), rows turned into dicts
   and returned through FastAPI's ``JSONResponse``. (The ORM's ``selectinload`` and FastAPI's
   ``jsonable_encoder`` would make this floor slower and the comparison flattering.)
+- ``GET /api/v1/people/{id}``: one person with their roles, as labgate-server's answer, by the same
+  means (two Core queries on one pooled connection).
 - ``GET /hello``: ``{"status": "ok"}`` from an ``async def`` endpoint, nothing else.
 
 It uses labgate's mapped classes and engine settings (pool, SQLite pragmas) so only the application
@@ -18,6 +20,7 @@ layer differs. Run by bench/server.py with uvicorn's options of ``labgate-server
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
@@ -46,9 +49,21 @@ def create_app() -> FastAPI:
             for person_id, role in connection.execute(select(ROLES.c.person_id, ROLES.c.role).where(
                     ROLES.c.person_id.in_(list(held))).order_by(ROLES.c.role)):
                 held[person_id].append(role)
-        items = [{"id": p.id, "number": p.number, "name": p.name, "kind": p.kind, "roles": held[p.id],
-                  "active": p.active, "has_pin": p.pin_hash is not None, "version": p.version,
-                  "created_at": p.created_at.isoformat(), "updated_at": p.updated_at.isoformat()} for p in rows]
+        items = [_item(p, held[p.id]) for p in rows]
         return JSONResponse({"items": items, "total": total, "offset": offset, "limit": limit})
 
+    @app.get("/api/v1/people/{person_id}")
+    def person(person_id: str) -> JSONResponse:
+        with database.engine.connect() as connection:
+            row = connection.execute(select(PEOPLE).where(PEOPLE.c.id == person_id)).one()
+            roles = list(connection.scalars(select(ROLES.c.role).where(ROLES.c.person_id == person_id)
+                                            .order_by(ROLES.c.role)))
+        return JSONResponse(_item(row, roles))
+
     return app
+
+
+def _item(p: Any, roles: list[str]) -> dict[str, Any]:
+    return {"id": p.id, "number": p.number, "name": p.name, "kind": p.kind, "roles": roles, "active": p.active,
+            "has_pin": p.pin_hash is not None, "version": p.version, "created_at": p.created_at.isoformat(),
+            "updated_at": p.updated_at.isoformat()}

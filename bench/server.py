@@ -7,8 +7,8 @@ people, with 1 and 2 server processes.
                                      [--postgres postgresql://root@127.0.0.1:5432/test]
 
 For each database and process count it measures, one after the other on the same database:
-``GET /api/v1/people?limit=50`` signed in (an admin's bearer token) and ``GET /health`` on
-labgate-server, then the same people page and a ``/hello`` on ``bench/minimal_app.py`` (FastAPI +
+``GET /api/v1/people?limit=50`` and ``GET /api/v1/people/{id}`` signed in (an admin's bearer token) and
+``GET /health`` on labgate-server, then the same two answers and a ``/hello`` on ``bench/minimal_app.py`` (FastAPI +
 SQLAlchemy, nothing else) run by the same uvicorn with the same options, and prints requests/s,
 p50/p95/p99 latency and the ratio labgate/minimal. Then event ingest: ``--batches`` batches of 500
 events from one kiosk (events/s and batch times), and that it stayed exactly-once (the same batch
@@ -166,6 +166,12 @@ def same_page(ours: Any, floor: Any) -> None:
     assert key(ours) == key(floor), "the minimal app's page differs from labgate-server's"
 
 
+def same_person(ours: Any, floor: Any) -> None:
+    """labgate's answer for one person and the minimal app's are the same person with the same roles."""
+    assert (ours["id"], ours["number"], ours["roles"]) == (floor["id"], floor["number"], floor["roles"]), \
+        "the minimal app's person differs from labgate-server's"
+
+
 def events(start_seq: int, count: int) -> list[dict[str, Any]]:
     base = datetime(2026, 11, 22, 1, 0, tzinfo=UTC)
     return [{"id": str(uuid.uuid4()), "seq": s, "person": f"22010{s % 200:05d}",
@@ -252,14 +258,20 @@ def run(kind: str, args: argparse.Namespace, script: Path) -> tuple[list[Row], I
             with labgate(url, workers) as (base, pid):
                 admin = sign_in(base)
                 ours_page = httpx.get(base + PEOPLE, headers=admin, timeout=30).json()
+                one = f"/api/v1/people/{ours_page['items'][0]['id']}"
+                ours_one = httpx.get(base + one, headers=admin, timeout=30).json()
                 people = load(pid, base + PEOPLE, admin)
+                person = load(pid, base + one, admin)
                 health = load(pid, base + "/health")
             print(f"{kind}, {workers} process(es): minimal app ...", file=sys.stderr)
             with minimal(url, workers) as (base, pid):
                 same_page(ours_page, httpx.get(base + PEOPLE, timeout=30).json())
+                same_person(ours_one, httpx.get(base + one, timeout=30).json())
                 floor_people = load(pid, base + PEOPLE)
+                floor_person = load(pid, base + one)
                 hello = load(pid, base + "/hello")
-            rows += [Row(kind, workers, "people", people, floor_people), Row(kind, workers, "health", health, hello)]
+            rows += [Row(kind, workers, "people", people, floor_people),
+                     Row(kind, workers, "person", person, floor_person), Row(kind, workers, "health", health, hello)]
         if args.batches:
             print(f"{kind}: ingest ...", file=sys.stderr)
             with labgate(url, 1) as (base, pid):
@@ -293,6 +305,7 @@ def main() -> int:
           f"{os.cpu_count()} CPUs shared with wrk ({args.threads} threads, {args.connections} connections, "
           f"{args.seconds:g} s per row); 200 people.\n"
           f"people: GET {PEOPLE} (labgate: signed in as an admin; minimal: no sign-in, the same page). "
+          "person: GET /api/v1/people/{id}, one person with roles (the same way). "
           f"health: labgate's GET /health (database and schema revision checked) against the minimal GET /hello.\n")
     print("| database | processes | endpoint | labgate req/s | minimal req/s | ratio | server CPU µs/request "
           "(labgate / minimal) | CPU ratio | labgate ms p50 / p95 / p99 | minimal ms p50 / p95 / p99 | failed |")

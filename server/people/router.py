@@ -67,8 +67,8 @@ async def import_people(
 
 
 @router.get("/people/{person_id}", response_model=PersonOut)
-def get_person(person_id: PersonId, _: Readers, session: SessionDep) -> PersonOut:
-    return PersonOut.of(service.get(session, person_id))
+def get_person(person_id: PersonId, _: Readers, session: SessionDep) -> Response:
+    return json_response(PersonOut.model_validate(service.one(session, person_id)))
 
 
 @router.patch("/people/{person_id}", response_model=PersonOut)

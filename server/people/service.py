@@ -75,8 +75,27 @@ def search(session: Session, q: str | None, role: Role | None, active: bool | No
         values["active"] = active
     connection = session.connection()
     total = int(connection.execute(count, values).scalar_one())
+    return _gather(connection.execute(page, values)), total
+
+
+_ONE = (select(PEOPLE, ROLES.c.role).select_from(PEOPLE.outerjoin(ROLES, ROLES.c.person_id == PEOPLE.c.id))
+        .where(PEOPLE.c.id == bindparam("id")).order_by(ROLES.c.role))
+
+
+def one(session: Session, person_id: str) -> dict[str, Any]:
+    """One person as a dict of ``PersonOut``'s fields: one query joined to the roles, no ORM object (the
+    path of an ordinary signed-in read)."""
+    found = _gather(session.connection().execute(_ONE, {"id": person_id}))
+    if not found:
+        raise NotFound(f"no person with id {person_id}")
+    return found[0]
+
+
+def _gather(rows: Any) -> list[dict[str, Any]]:
+    """People rows joined to their roles (one row per role, a person's rows together) as ``PersonOut``
+    dicts, in the rows' order."""
     people: dict[str, dict[str, Any]] = {}
-    for row in connection.execute(page, values):
+    for row in rows:
         person = people.get(row.id)
         if person is None:
             person = people[row.id] = {
@@ -85,7 +104,7 @@ def search(session: Session, q: str | None, role: Role | None, active: bool | No
                 "created_at": row.created_at, "updated_at": row.updated_at}
         if row.role is not None:
             person["roles"].append(row.role)
-    return list(people.values()), total
+    return list(people.values())
 
 
 def create(session: Session, actor: Actor | None, data: PersonIn) -> Person:
