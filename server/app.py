@@ -96,7 +96,7 @@ def assemble(settings: Settings, database: Database, jwt_secret: str, qr_key: st
                     checkin.running(database, settings.booking_job_seconds)):  # no-shows released, kiosks told
             app.state.sender = sender
             yield
-        app.state.revisions.close()
+        await app.state.revisions.aclose()
         database.dispose()
 
     app = LabGate(title="LabGate server", version=VERSION, description=DESCRIPTION, lifespan=lifespan,
@@ -130,6 +130,7 @@ def assemble(settings: Settings, database: Database, jwt_secret: str, qr_key: st
 
     app.openapi = document  # type: ignore[method-assign]
     # Plain ASGI middleware, innermost first; the security headers wrap them all (LabGate above).
+    app.add_middleware(health.FrontDoor)  # type: ignore[arg-type]
     app.add_middleware(BodyGuard, default=settings.request_max_bytes,  # type: ignore[arg-type]
                        uploads=max(settings.photo_max_bytes, settings.recruitment_max_bytes, 5_000_000)
                        + 100_000, upload_suffixes=UPLOAD_PATHS)

@@ -161,6 +161,7 @@ def test_a_health_probe_gets_a_read_begun_after_it_arrived_and_a_crowd_shares_re
 
     class Remote:  # the database's side Revisions uses; reads go to a worker thread as on PostgreSQL
         in_process = False
+        dialect = "remote"
 
         async def call(self, function: Callable[[], Any]) -> Any:
             return await anyio.to_thread.run_sync(function)
