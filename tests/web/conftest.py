@@ -94,6 +94,9 @@ def _seed(url: str) -> dict[str, Someone]:
     return made
 
 
+# The served site lives for the whole session of one xdist worker, so whatever a test module writes into
+# it (rooms, a crew of people, a vacancy) is a session fixture too: `--dist worksteal` may run a module's
+# tests between other modules' on one worker, and a module fixture made again would find its rows there.
 @pytest.fixture(scope="session")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     folder = tmp_path_factory.mktemp("web")

@@ -39,7 +39,7 @@ class Rooms:
     seminar: datetime  # a confirmed booking in the lab on the second Tuesday, 09:00-10:00 (and Thursday 13:00)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def rooms(site: Site) -> Rooms:
     """Rooms, a lecturer, and bookings already made (the admin's seminar, the other student's seat),
     written through the services into the served database."""

@@ -38,7 +38,7 @@ class Crew:
     rival: Someone
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def crew(site: Site) -> Crew:
     return Crew(add_person(site, "1980000021", "Rudi Hartono", Kind.STAFF, (Role.LECTURER,), "en"),
                 add_person(site, "2201000021", "Ayu Lestari", Kind.STUDENT, (Role.STUDENT,)),
@@ -249,7 +249,7 @@ def test_vacancy_to_certificate_in_the_browser(page: Any, browser: Any, site: Si
     assert not check.found, check.found
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def open_vacancy(site: Site, crew: Crew) -> str:
     """An open vacancy of the crew's lecturer, made through the service in the server's database."""
     database = Database(site.url)
