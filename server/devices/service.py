@@ -97,6 +97,9 @@ def activate(session: Session, device_id: str, provisioning_token: str, device_t
         .execution_options(synchronize_session=False))
     if taken.rowcount != 1:  # type: ignore[attr-defined]  # another request used it between read and write
         session.rollback()
+        won = session.get(Device, device_id, populate_existing=True)
+        if won is not None and won.provision_used_at is not None and tokens.matches(device_token, won.token_hash):
+            return won  # the same kiosk twice at once (its sync thread and `labgate-sync provision`): one yes
         raise Conflict(f"this provisioning code was used a moment ago by another request; a code works once: {again}")
     audit.record(session, None, "device.activate", "device", device.id, address=client[:64])
     session.commit()
