@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from server.audit.router import router as audit_router
+from server.auth.loop_reads import ActorReads
 from server.auth.passwords import Passwords
 from server.auth.router import router as auth_router
 from server.auth.service import Keys
@@ -97,6 +98,7 @@ def assemble(settings: Settings, database: Database, jwt_secret: str, qr_key: st
             app.state.sender = sender
             yield
         await app.state.revisions.aclose()
+        await app.state.actor_reads.aclose()
         database.dispose()
 
     app = LabGate(title="LabGate server", version=VERSION, description=DESCRIPTION, lifespan=lifespan,
@@ -108,6 +110,7 @@ def assemble(settings: Settings, database: Database, jwt_secret: str, qr_key: st
     app.state.database = database
     app.state.schema_head = migrations.head()
     app.state.revisions = health.Revisions(database)
+    app.state.actor_reads = ActorReads(database)
     app.state.auth_keys = Keys(settings, Passwords(settings), jwt_secret.encode())
     app.state.qr_signer = QrSigner(qr_key)
     app.state.faces = FaceProvider(settings)

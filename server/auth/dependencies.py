@@ -16,8 +16,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from server.auth import service
 from server.auth.actor import Actor
+from server.auth.loop_reads import ActorReads
 from server.auth.roles import EVERYONE, Role
-from server.core.database import Database
 from server.core.dependencies import SessionDep
 from server.core.errors import Forbidden, Unauthenticated
 
@@ -43,14 +43,14 @@ class RoleGuard:
 
     async def __call__(self, request: Request, session: SessionDep, keys: KeysDep,
                        credentials: Annotated[HTTPAuthorizationCredentials | None, Security(user_bearer)]) -> Actor:
-        """Runs in the event loop: the token's signature here, the person's row through
-        ``Database.call`` (SQLite: here too; PostgreSQL: a worker thread)."""
+        """Runs in the event loop: the token's signature here, the person's row too (``ActorReads``:
+        no worker thread), so the endpoint's crossing to a worker thread is the request's only one."""
         if credentials is None:
             raise Unauthenticated("sign in first: send 'Authorization: Bearer <access token>' from "
                                   "POST /api/v1/auth/login")
         claims = service.claims_of(keys, credentials.credentials)
-        database: Database = request.app.state.database
-        actor = await database.call(service.actor_of, session, claims)
+        reads: ActorReads = request.app.state.actor_reads
+        actor = await reads.actor(session, claims)
         if actor.role not in self.roles:
             allowed = ", ".join(sorted(self.roles))
             raise Forbidden(f"the role {actor.role} may not do this; allowed: {allowed}")

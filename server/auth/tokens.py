@@ -26,6 +26,14 @@ class AccessClaims:
     role: str
     expires_at: datetime
 
+    @property
+    def expires(self) -> float:
+        """``expires_at`` in seconds since the epoch."""
+        return self.expires_at.timestamp()
+
+
+EXPIRED = "the access token has expired; get a new one with POST /api/v1/auth/refresh"
+
 
 def issue_access(secret: bytes, person_id: str, role: str, minutes: int) -> tuple[str, int]:
     now = utcnow()
@@ -41,7 +49,7 @@ def read_access(secret: bytes, token: str) -> AccessClaims:
         claims = jwt.decode(token, secret, algorithms=[ALGORITHM], issuer=ISSUER,
                             options={"require": ["exp", "iat", "sub", "iss"]})
     except jwt.ExpiredSignatureError as exc:
-        raise TokenError("the access token has expired; get a new one with POST /api/v1/auth/refresh") from exc
+        raise TokenError(EXPIRED) from exc
     except jwt.PyJWTError as exc:
         raise TokenError(f"the access token is not valid ({exc}); sign in again") from exc
     if claims.get("typ") != "access" or not isinstance(claims.get("role"), str):

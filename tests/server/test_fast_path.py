@@ -1,5 +1,6 @@
 """The cheap ordinary path (issue 14) gives up nothing: a signed-in request is checked against the
-live rows on every call (no cache to outlive a deactivation or a removed role), the people page read
+live rows on every call (no cache to outlive a deactivation or a removed role: only a token's signature
+is remembered, and its expiry still holds), the people page read
 with Core queries says what the ORM rows say, and a sequence with a repeated seq still shows its gap.
 On SQLite and PostgreSQL (the fixtures run every test on both)."""
 
@@ -13,10 +14,13 @@ from typing import Any
 
 import anyio.to_thread
 import httpx
+import jwt
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select, text
 
+from server.auth import loop_reads, tokens
 from server.auth.roles import Role
 from server.core import database as databases
 from server.core import health, migrations
@@ -58,6 +62,44 @@ def test_a_token_stops_the_moment_its_role_is_removed_in_the_database(
     assert client.get(PEOPLE, headers=person.headers).status_code == 200
     _sql(database, "DELETE FROM people WHERE id = :id", id=person.id)
     assert client.get(PEOPLE, headers=person.headers).status_code == 401
+
+
+def test_a_token_whose_signature_was_checked_still_expires_on_time(client: TestClient, app: FastAPI,
+                                                                  admin: Person) -> None:
+    now = int(time.time())
+    token = jwt.encode({"iss": tokens.ISSUER, "sub": admin.id, "role": "admin", "typ": "access", "jti": "short",
+                        "iat": now, "exp": now + 2}, app.state.auth_keys.jwt_secret, algorithm=tokens.ALGORITHM)
+    headers = {"Authorization": f"Bearer {token}"}
+    assert client.get(PEOPLE, headers=headers).status_code == 200
+    assert client.get(PEOPLE, headers=headers).status_code == 200  # the remembered signature
+    forged = token[:-2] + ("AA" if not token.endswith("AA") else "BB")
+    assert client.get(PEOPLE, headers={"Authorization": f"Bearer {forged}"}).status_code == 401
+    time.sleep(max(0.0, now + 2.05 - time.time()))
+    refused = client.get(PEOPLE, headers=headers)
+    assert refused.status_code == 401 and "expired" in refused.json()["detail"], refused.text
+    assert client.get(PEOPLE, headers=headers).status_code == 401
+
+
+def test_the_token_checks_own_connections_come_back_after_being_cut(client: TestClient, database: Database,
+                                                                    database_url: str, admin: Person) -> None:
+    """PostgreSQL: the token check's connections (read on the event loop) cut by the server; the requests
+    meanwhile are answered (the pool's read stands in) and the check opens new ones."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite has no connection to lose")
+    named = ("SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = "
+             f"'{loop_reads.APPLICATION_NAME}'")
+    assert client.get(PEOPLE, headers=admin.headers).status_code == 200
+    with database.engine.connect() as connection:
+        before = set(connection.execute(text(named)).scalars())
+    assert before, "the token check reads on connections of its own"
+    _sql(database, f"SELECT pg_terminate_backend(pid) FROM ({named}) AS cut")
+    time.sleep(0.1)
+    for _ in range(3):
+        answer = client.get(PEOPLE, headers=admin.headers)
+        assert answer.status_code == 200, answer.text
+    with database.engine.connect() as connection:
+        after = set(connection.execute(text(named)).scalars())
+    assert after and not after & before
 
 
 def test_the_actor_carries_every_role_held(client: TestClient, make_person: Callable[..., Person]) -> None:
