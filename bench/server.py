@@ -2,17 +2,20 @@
 load from ``wrk`` (compiled, Debian's package, ``make system``), on SQLite and PostgreSQL with 200
 people, with 1 and 2 server processes.
 
-    .venv/bin/python bench/server.py [--seconds 5] [--connections 32] [--threads 2] [--workers 1,2]
-                                     [--backends sqlite,postgresql] [--batches 20]
+    .venv/bin/python bench/server.py [--seconds 5] [--rounds 3] [--connections 32] [--threads 2]
+                                     [--workers 1,2] [--backends sqlite,postgresql] [--batches 20]
                                      [--postgres postgresql://root@127.0.0.1:5432/test]
 
-For each database and process count it measures, one after the other on the same database:
-``GET /api/v1/people?limit=50`` and ``GET /api/v1/people/{id}`` signed in (an admin's bearer token) and
-``GET /health`` on labgate-server, then the same two answers and a ``/hello`` on ``bench/minimal_app.py`` (FastAPI +
-SQLAlchemy, nothing else) run by the same uvicorn with the same options, and prints requests/s,
-p50/p95/p99 latency and the ratio labgate/minimal. Then event ingest: ``--batches`` batches of 500
-events from one kiosk (events/s and batch times), and that it stayed exactly-once (the same batch
-again, under its key and under a new key, stores nothing new; the database holds each event once).
+For each database and process count it starts labgate-server and ``bench/minimal_app.py`` (FastAPI +
+SQLAlchemy, nothing else, run by the same uvicorn with the same options) side by side on the same
+database, and loads, on one then the other: ``GET /api/v1/people?limit=50`` and ``GET /api/v1/people/{id}``
+(labgate signed in with an admin's bearer token; the minimal app's same answers without), and labgate's
+``GET /health`` against the minimal ``/hello``; ``--rounds`` times over, so a slow spell of the machine
+falls on both sides of a pair. It prints the medians of the rounds (requests/s, p50/p95/p99 latency,
+server CPU per request), the ratio labgate/minimal and each round's ratio. Then event ingest:
+``--batches`` batches of 500 events from one kiosk (events/s and batch times), and that it stayed
+exactly-once (the same batch again, under its key and under a new key, stores nothing new; the
+database holds each event once).
 
 wrk runs on the same 2-core machine as the servers (its 2 threads take CPU from them), so the
 absolute figures are a floor and move with whatever else runs; the ratios are the point. Every
@@ -240,11 +243,30 @@ class Row:
     backend: str
     workers: int
     endpoint: str
-    ours: Load
+    ours: Load  # the medians of the rounds
     floor: Load
+    ratios: list[float]  # labgate/minimal req/s, round by round
+
+
+def median(values: list[float]) -> float:
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+
+def medians(loads: list[Load]) -> Load:
+    """Each figure's median over the rounds (failed requests: the sum)."""
+    def middle(name: str) -> float:
+        return median([getattr(load, name) for load in loads])
+
+    return Load(middle("rps"), middle("p50"), middle("p95"), middle("p99"), sum(load.requests for load in loads),
+                sum(load.bad for load in loads), middle("cpu_us"))
 
 
 def run(kind: str, args: argparse.Namespace, script: Path) -> tuple[list[Row], Ingest | None]:
+    """Both servers up side by side, each endpoint loaded on labgate then on the minimal app, round after
+    round (``--rounds``): a slow spell of the machine falls on both of a pair, and the medians of the
+    rounds are the figures."""
     rows: list[Row] = []
     ingest: Ingest | None = None
 
@@ -254,24 +276,24 @@ def run(kind: str, args: argparse.Namespace, script: Path) -> tuple[list[Row], I
 
     with scratch(kind, args.postgres, 200) as url:
         for workers in args.workers:
-            print(f"{kind}, {workers} process(es): labgate-server ...", file=sys.stderr)
-            with labgate(url, workers) as (base, pid):
+            print(f"{kind}, {workers} process(es): labgate-server and the minimal app ...", file=sys.stderr)
+            with labgate(url, workers) as (base, pid), minimal(url, workers) as (floor, floor_pid):
                 admin = sign_in(base)
                 ours_page = httpx.get(base + PEOPLE, headers=admin, timeout=30).json()
                 one = f"/api/v1/people/{ours_page['items'][0]['id']}"
-                ours_one = httpx.get(base + one, headers=admin, timeout=30).json()
-                people = load(pid, base + PEOPLE, admin)
-                person = load(pid, base + one, admin)
-                health = load(pid, base + "/health")
-            print(f"{kind}, {workers} process(es): minimal app ...", file=sys.stderr)
-            with minimal(url, workers) as (base, pid):
-                same_page(ours_page, httpx.get(base + PEOPLE, timeout=30).json())
-                same_person(ours_one, httpx.get(base + one, timeout=30).json())
-                floor_people = load(pid, base + PEOPLE)
-                floor_person = load(pid, base + one)
-                hello = load(pid, base + "/hello")
-            rows += [Row(kind, workers, "people", people, floor_people),
-                     Row(kind, workers, "person", person, floor_person), Row(kind, workers, "health", health, hello)]
+                same_page(ours_page, httpx.get(floor + PEOPLE, timeout=30).json())
+                same_person(httpx.get(base + one, headers=admin, timeout=30).json(),
+                            httpx.get(floor + one, timeout=30).json())
+                pairs = {"people": (PEOPLE, PEOPLE), "person": (one, one), "health": ("/health", "/hello")}
+                seen: dict[str, tuple[list[Load], list[Load]]] = {name: ([], []) for name in pairs}
+                for round_ in range(args.rounds):
+                    for name, (ours_path, floor_path) in pairs.items():
+                        print(f"  round {round_ + 1}: {name}", file=sys.stderr)
+                        seen[name][0].append(load(pid, base + ours_path, admin))
+                        seen[name][1].append(load(floor_pid, floor + floor_path))
+            rows += [Row(kind, workers, name, medians(ours), medians(floors),
+                         [o.rps / f.rps for o, f in zip(ours, floors, strict=True)])
+                     for name, (ours, floors) in seen.items()]
         if args.batches:
             print(f"{kind}: ingest ...", file=sys.stderr)
             with labgate(url, 1) as (base, pid):
@@ -282,6 +304,7 @@ def run(kind: str, args: argparse.Namespace, script: Path) -> tuple[list[Row], I
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=5, help="length of each measured wrk run")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of every endpoint on both servers")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--threads", type=int, default=2, help="wrk's threads")
     parser.add_argument("--workers", default="1,2", help="server process counts to measure")
@@ -303,17 +326,19 @@ def main() -> int:
 
     print(f"\nlabgate-server against bench/minimal_app.py (FastAPI + SQLAlchemy, nothing else) on loopback, "
           f"{os.cpu_count()} CPUs shared with wrk ({args.threads} threads, {args.connections} connections, "
-          f"{args.seconds:g} s per row); 200 people.\n"
+          f"{args.seconds:g} s per run, the median of {args.rounds} rounds); 200 people.\n"
           f"people: GET {PEOPLE} (labgate: signed in as an admin; minimal: no sign-in, the same page). "
           "person: GET /api/v1/people/{id}, one person with roles (the same way). "
           f"health: labgate's GET /health (database and schema revision checked) against the minimal GET /hello.\n")
-    print("| database | processes | endpoint | labgate req/s | minimal req/s | ratio | server CPU µs/request "
-          "(labgate / minimal) | CPU ratio | labgate ms p50 / p95 / p99 | minimal ms p50 / p95 / p99 | failed |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("| database | processes | endpoint | labgate req/s | minimal req/s | ratio | ratio by round | server CPU "
+          "µs/request (labgate / minimal) | CPU ratio | labgate ms p50 / p95 / p99 | minimal ms p50 / p95 / p99 | "
+          "failed |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for rows, _ in results:
         for r in rows:
             print(f"| {r.backend} | {r.workers} | {r.endpoint} | {r.ours.cell()} | {r.floor.cell()} | "
-                  f"{r.ours.rps / r.floor.rps:.2f}x | {r.ours.cpu_us:,.0f} / {r.floor.cpu_us:,.0f} | "
+                  f"{r.ours.rps / r.floor.rps:.2f}x | {' '.join(f'{x:.2f}' for x in r.ratios)} | "
+                  f"{r.ours.cpu_us:,.0f} / {r.floor.cpu_us:,.0f} | "
                   f"{r.floor.cpu_us / r.ours.cpu_us:.2f}x | {r.ours.latency()} | {r.floor.latency()} | "
                   f"{r.ours.bad} / {r.floor.bad} |")
     print("\n(CPU ratio: the minimal app's server CPU per request over labgate's; it moves less than req/s "
