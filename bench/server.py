@@ -4,7 +4,7 @@ people, with 1 and 2 server processes.
 
     .venv/bin/python bench/server.py [--seconds 5] [--rounds 3] [--connections 32] [--threads 2]
                                      [--workers 1,2] [--backends sqlite,postgresql] [--batches 20]
-                                     [--postgres postgresql://root@127.0.0.1:5432/test]
+                                     [--postgres postgresql://root@127.0.0.1:5432/test] [--previous REV]
 
 For each database and process count it starts labgate-server and ``bench/minimal_app.py`` (FastAPI +
 SQLAlchemy, nothing else, run by the same uvicorn with the same options) side by side on the same
@@ -12,7 +12,8 @@ database, and loads, on one then the other: ``GET /api/v1/people?limit=50`` and 
 (labgate signed in with an admin's bearer token; the minimal app's same answers without), and labgate's
 ``GET /health`` against the minimal ``/hello``; ``--rounds`` times over, so a slow spell of the machine
 falls on both sides of a pair. It prints the medians of the rounds (requests/s, p50/p95/p99 latency,
-server CPU per request), the ratio labgate/minimal and each round's ratio. Then event ingest:
+server CPU per request), the ratio labgate/minimal and each round's ratio; with ``--previous REV``
+also labgate-server as of that revision, loaded in the same rounds. Then event ingest:
 ``--batches`` batches of 500 events from one kiosk (events/s and batch times), and that it stayed
 exactly-once (the same batch again, under its key and under a new key, stores nothing new; the
 database holds each event once).
@@ -119,13 +120,14 @@ def wrk(url: str, seconds: float, connections: int, threads: int, headers: dict[
 
 
 @contextmanager
-def process(command: list[str], url: str, ready: str) -> Iterator[tuple[str, int]]:
+def process(command: list[str], url: str, ready: str, root: Path = ROOT) -> Iterator[tuple[str, int]]:
     """A server process on a free loopback port (``{port}`` in ``command``), answering ``ready`` with 200."""
     port = free_port()
-    env = {**os.environ, "LABGATE_DATABASE_URL": url, "LABGATE_FACES_ENABLED": "false", "LABGATE_LOG_LEVEL": "warning"}
+    env = {**os.environ, "LABGATE_DATABASE_URL": url, "LABGATE_FACES_ENABLED": "false", "LABGATE_LOG_LEVEL": "warning",
+           "PYTHONPATH": str(root)}  # ``root``'s code, ahead of the editable install's
     log = os.environ.get("BENCH_SERVER_LOG")  # a file for the servers' logs, when something goes wrong
     with Path(log).open("a") if log else nullcontext(None) as log_file:
-        server = subprocess.Popen([part.replace("{port}", str(port)) for part in command], env=env, cwd=ROOT,
+        server = subprocess.Popen([part.replace("{port}", str(port)) for part in command], env=env, cwd=root,
                                   stdout=subprocess.DEVNULL, stderr=log_file or subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -145,9 +147,10 @@ def process(command: list[str], url: str, ready: str) -> Iterator[tuple[str, int
         server.wait(timeout=30)
 
 
-def labgate(url: str, workers: int) -> Any:
+def labgate(url: str, workers: int, root: Path = ROOT) -> Any:
+    """labgate-server from the code in ``root`` (this checkout, or ``--previous``'s)."""
     return process([sys.executable, "-m", "server.cli", "run", "--port", "{port}", "--workers", str(workers),
-                    "--no-access-log"], url, "/health")
+                    "--no-access-log"], url, "/health", root)
 
 
 def minimal(url: str, workers: int) -> Any:
@@ -238,6 +241,19 @@ def count_events(url: str) -> int:
         database.dispose()
 
 
+@contextmanager
+def worktree(revision: str | None, folder: Path) -> Iterator[Path | None]:
+    """This repository's code as of ``revision``, checked out in ``folder`` for the run (None: nothing)."""
+    if not revision:
+        yield None
+        return
+    subprocess.run(["git", "worktree", "add", "--detach", "--quiet", str(folder), revision], cwd=ROOT, check=True)
+    try:
+        yield folder
+    finally:
+        subprocess.run(["git", "worktree", "remove", "--force", str(folder)], cwd=ROOT, check=False)
+
+
 @dataclass(frozen=True)
 class Row:
     backend: str
@@ -246,6 +262,7 @@ class Row:
     ours: Load  # the medians of the rounds
     floor: Load
     ratios: list[float]  # labgate/minimal req/s, round by round
+    previous: Load | None  # --previous's labgate, the same way
 
 
 def median(values: list[float]) -> float:
@@ -277,7 +294,8 @@ def run(kind: str, args: argparse.Namespace, script: Path) -> tuple[list[Row], I
     with scratch(kind, args.postgres, 200) as url:
         for workers in args.workers:
             print(f"{kind}, {workers} process(es): labgate-server and the minimal app ...", file=sys.stderr)
-            with labgate(url, workers) as (base, pid), minimal(url, workers) as (floor, floor_pid):
+            with (labgate(url, workers) as (base, pid), minimal(url, workers) as (floor, floor_pid),
+                  labgate(url, workers, args.previous) if args.previous else nullcontext(("", 0)) as (old, old_pid)):
                 admin = sign_in(base)
                 ours_page = httpx.get(base + PEOPLE, headers=admin, timeout=30).json()
                 one = f"/api/v1/people/{ours_page['items'][0]['id']}"
@@ -285,15 +303,17 @@ def run(kind: str, args: argparse.Namespace, script: Path) -> tuple[list[Row], I
                 same_person(httpx.get(base + one, headers=admin, timeout=30).json(),
                             httpx.get(floor + one, timeout=30).json())
                 pairs = {"people": (PEOPLE, PEOPLE), "person": (one, one), "health": ("/health", "/hello")}
-                seen: dict[str, tuple[list[Load], list[Load]]] = {name: ([], []) for name in pairs}
+                seen: dict[str, tuple[list[Load], list[Load], list[Load]]] = {name: ([], [], []) for name in pairs}
                 for round_ in range(args.rounds):
                     for name, (ours_path, floor_path) in pairs.items():
                         print(f"  round {round_ + 1}: {name}", file=sys.stderr)
                         seen[name][0].append(load(pid, base + ours_path, admin))
                         seen[name][1].append(load(floor_pid, floor + floor_path))
+                        if old:
+                            seen[name][2].append(load(old_pid, old + ours_path, admin))
             rows += [Row(kind, workers, name, medians(ours), medians(floors),
-                         [o.rps / f.rps for o, f in zip(ours, floors, strict=True)])
-                     for name, (ours, floors) in seen.items()]
+                         [o.rps / f.rps for o, f in zip(ours, floors, strict=True)], medians(olds) if olds else None)
+                     for name, (ours, floors, olds) in seen.items()]
         if args.batches:
             print(f"{kind}: ingest ...", file=sys.stderr)
             with labgate(url, 1) as (base, pid):
@@ -312,6 +332,8 @@ def main() -> int:
     parser.add_argument("--backends", default="sqlite,postgresql")
     parser.add_argument("--postgres", default=os.environ.get("LABGATE_TEST_POSTGRES",
                                                              "postgresql://root@127.0.0.1:5432/test"))
+    parser.add_argument("--previous", metavar="REV", help="also run labgate-server as of this git revision (a "
+                        "temporary worktree; its schema must be this code's) and print it beside")
     args = parser.parse_args()
     args.workers = [int(n) for n in args.workers.split(",")]
     if shutil.which("wrk") is None:
@@ -319,10 +341,14 @@ def main() -> int:
         return 2
     import tempfile
 
+    previous_name = args.previous and subprocess.run(["git", "rev-parse", "--short", args.previous], cwd=ROOT,
+                                                     capture_output=True, text=True, check=True).stdout.strip()
+
     with tempfile.TemporaryDirectory() as folder:
         script = Path(folder) / "report.lua"
         script.write_text(REPORT)
-        results = [run(kind, args, script) for kind in args.backends.split(",")]
+        with worktree(args.previous, Path(folder) / "previous") as args.previous:
+            results = [run(kind, args, script) for kind in args.backends.split(",")]
 
     print(f"\nlabgate-server against bench/minimal_app.py (FastAPI + SQLAlchemy, nothing else) on loopback, "
           f"{os.cpu_count()} CPUs shared with wrk ({args.threads} threads, {args.connections} connections, "
@@ -332,15 +358,16 @@ def main() -> int:
           f"health: labgate's GET /health (database and schema revision checked) against the minimal GET /hello.\n")
     print("| database | processes | endpoint | labgate req/s | minimal req/s | ratio | ratio by round | server CPU "
           "µs/request (labgate / minimal) | CPU ratio | labgate ms p50 / p95 / p99 | minimal ms p50 / p95 / p99 | "
-          "failed |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+          "failed |" + (f" {revision} req/s | {revision} ms p50 / p95 / p99 |" if (revision := previous_name) else ""))
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|" + ("---|---|" if previous_name else ""))
     for rows, _ in results:
         for r in rows:
             print(f"| {r.backend} | {r.workers} | {r.endpoint} | {r.ours.cell()} | {r.floor.cell()} | "
                   f"{r.ours.rps / r.floor.rps:.2f}x | {' '.join(f'{x:.2f}' for x in r.ratios)} | "
                   f"{r.ours.cpu_us:,.0f} / {r.floor.cpu_us:,.0f} | "
                   f"{r.floor.cpu_us / r.ours.cpu_us:.2f}x | {r.ours.latency()} | {r.floor.latency()} | "
-                  f"{r.ours.bad} / {r.floor.bad} |")
+                  f"{r.ours.bad} / {r.floor.bad} |" + (f" {r.previous.cell()} | {r.previous.latency()} |"
+                                                        if r.previous else ""))
     print("\n(CPU ratio: the minimal app's server CPU per request over labgate's; it moves less than req/s "
           "when other work shares the machine.)")
     print(f"\nevent ingest: {args.batches} batches of 500 events from one kiosk, one after the other, 1 process\n")
