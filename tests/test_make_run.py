@@ -54,6 +54,23 @@ def _ours(marker: str) -> list[int]:
     return found
 
 
+def _stuck(marker: str) -> str:
+    """What each process of a run that did not end is doing: its command line and, for Python, its
+    threads' stacks (py-spy, from the project's tools)."""
+    spy = Path(sys.executable).with_name("py-spy")
+    said = []
+    for pid in _ours(marker):
+        try:
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        said.append(f"--- {pid}: {command}")
+        if "python" in command and spy.exists():
+            dump = subprocess.run([str(spy), "dump", "--pid", str(pid)], capture_output=True, text=True, timeout=30)
+            said.append(dump.stdout + dump.stderr)
+    return "\n".join(said) or "(no process of the run left)"
+
+
 def _make_run(tmp_path: Path, data_dir: Path, model_dir: Path, until: str, then_wait: float) -> Run:
     """`make run` in a scratch setting, Ctrl+C (SIGINT to its process group, as a terminal sends it)
     ``then_wait`` seconds after ``until`` appears in its output."""
@@ -82,7 +99,10 @@ def _make_run(tmp_path: Path, data_dir: Path, model_dir: Path, until: str, then_
         assert until in log.read_text(), f"{until!r} never came:\n" + log.read_text()
         time.sleep(then_wait)
         os.killpg(make.pid, signal.SIGINT)  # Ctrl+C in the terminal
-        make.wait(timeout=60)
+        try:
+            make.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"make run still running 60 s after Ctrl+C:\n{log.read_text()}\n{_stuck(marker)}")
     finally:
         if make.poll() is None:
             os.killpg(make.pid, signal.SIGKILL)
