@@ -75,7 +75,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--backend", default="sqlite", choices=["sqlite", "postgresql"])
     parser.add_argument("--requests", type=int, default=2000)
-    parser.add_argument("--path", default="/api/v1/people?limit=50")
+    parser.add_argument("--path", default="/api/v1/people?limit=50",
+                        help="{admin} in it stands for the admin's person id (/api/v1/people/{admin})")
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--no-parts", action="store_true", help="only the whole request and its profile")
     parser.add_argument("--threads", action="store_true",
@@ -101,8 +102,9 @@ def main() -> int:
         database = Database(url)
         app = create_app(settings, database)
 
-        token = _token(app)
+        token, admin_id = _token(app)
         keys = app.state.auth_keys
+        args.path = args.path.replace("{admin}", admin_id)
         if not args.no_parts:
             parts(database, keys, token)
 
@@ -111,6 +113,10 @@ def main() -> int:
             loop.run_until_complete(_enter(app))
             per = loop.run_until_complete(drive(app, args.path, token, 200))
             print(f"{args.backend}: whole request in-process, GET {args.path}: {per:8.0f} µs")
+            if not args.path.startswith("/health"):
+                floor = _minimal(url)
+                print(f"{args.backend}: bench/minimal_app.py's same answer, in-process:  "
+                      f"{loop.run_until_complete(drive(floor, args.path, token, 200)):8.0f} µs")
             profile = cProfile.Profile()
             profile.enable()
             loop.run_until_complete(drive(app, args.path, token, args.requests))
@@ -162,7 +168,16 @@ async def _leave(app: Any) -> None:
     await _lifespans.pop().__aexit__(None, None, None)
 
 
-def _token(app: Any) -> str:
+def _minimal(url: str) -> Any:
+    """bench/minimal_app.py's app on the same database (it takes no token and ignores the header)."""
+    os.environ["LABGATE_DATABASE_URL"] = url
+    from bench.minimal_app import create_app
+
+    return create_app()
+
+
+def _token(app: Any) -> tuple[str, str]:
+    """An access token of the admin, and the admin's person id."""
     from server.auth import service as auth
     from server.people import service as people
 
@@ -170,7 +185,7 @@ def _token(app: Any) -> str:
     with app.state.database.session() as session:
         admin = people.by_number(session, "1970000001")
         assert admin is not None
-        return auth._issue(session, keys, admin, "admin", family="bench").access_token
+        return auth._issue(session, keys, admin, "admin", family="bench").access_token, admin.id
 
 
 if __name__ == "__main__":
