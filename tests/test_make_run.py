@@ -25,6 +25,11 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 LOG_LINE = re.compile(r"^ts=\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z level=(debug|info|warning|error|critical) event=\S+")
 KIOSK_STARTS = ".venv/bin/labgate-kiosk run"  # make echoes the recipe line that starts the server and the kiosk
+AS_FROM_A_TERMINAL = [sys.executable, "-c", "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+                      "signal.signal(signal.SIGQUIT, signal.SIG_DFL); os.execvp(sys.argv[1], sys.argv[1:])"]
+"""Runs a command with Ctrl+C's signals as a terminal leaves them. A test runner started in the background
+of a shell inherits SIGINT ignored, and so would make, the shell and the kiosk (Python keeps an ignored
+SIGINT ignored until the kiosk sets its own handler): Ctrl+C during start-up was lost and make ran on."""
 
 
 def _free_port() -> int:
@@ -88,9 +93,9 @@ def _make_run(tmp_path: Path, data_dir: Path, model_dir: Path, until: str, then_
     env.pop("DISPLAY", None)
     log = tmp_path / "make-run.log"
     with log.open("w") as sink:
-        make = subprocess.Popen(["make", "-C", str(ROOT), "-o", "models", "run", f"SERVER_PORT={port}",
-                                 f"SERVER_DB={server_db}"], env=env, stdout=sink, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        make = subprocess.Popen([*AS_FROM_A_TERMINAL, "make", "-C", str(ROOT), "-o", "models", "run",
+                                 f"SERVER_PORT={port}", f"SERVER_DB={server_db}"], env=env, stdout=sink,
+                                stderr=subprocess.STDOUT, start_new_session=True)
     try:
         deadline = time.monotonic() + 240
         while time.monotonic() < deadline and until not in log.read_text():
