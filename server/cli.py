@@ -105,7 +105,7 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
         _metrics_across_processes()
     # X-Forwarded-For is believed only from LABGATE_TRUSTED_PROXIES (the app's own middleware), and
     # the server does not name itself.
-    uvicorn.run("server.app:create_app", factory=True, host=args.host or settings.host,
+    uvicorn.run("server.app:served_app", factory=True, host=args.host or settings.host,
                 port=args.port or settings.port, workers=workers,
                 log_level=settings.log_level, proxy_headers=False, server_header=False,
                 log_config=logs.config(settings.log_level, access=not args.no_access_log))
