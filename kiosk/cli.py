@@ -30,7 +30,9 @@ try:  # Ctrl+C while the libraries load (seconds on a small, busy machine) ends 
     from models import catalog
     from models.runtime import ModelError
     from models.settings import SettingsError
-except KeyboardInterrupt:
+except (KeyboardInterrupt, ImportError) as stopped:  # a native library's start interrupted says ImportError
+    if not isinstance(stopped, KeyboardInterrupt) and not isinstance(stopped.__cause__, KeyboardInterrupt):
+        raise
     print("labgate-kiosk: stopped (Ctrl+C)", file=sys.stderr)
     raise SystemExit(130) from None
 

@@ -24,7 +24,9 @@ try:  # Ctrl+C while the libraries load (seconds on a small, busy machine) ends 
     from server.core import logs
     from server.core.database import Database, DatabaseError
     from server.core.settings import Settings
-except KeyboardInterrupt:
+except (KeyboardInterrupt, ImportError) as stopped:  # a native library's start interrupted says ImportError
+    if not isinstance(stopped, KeyboardInterrupt) and not isinstance(stopped.__cause__, KeyboardInterrupt):
+        raise
     print("labgate-server: stopped (Ctrl+C)", file=sys.stderr)
     raise SystemExit(130) from None
 

@@ -39,7 +39,9 @@ try:  # Ctrl+C while the libraries load (seconds on a small, busy machine) ends 
     from sync.provisioning import Exchange, activate_pending, provision
     from sync.runner import Sync
     from sync.state import State
-except KeyboardInterrupt:
+except (KeyboardInterrupt, ImportError) as stopped:  # a native library's start interrupted says ImportError
+    if not isinstance(stopped, KeyboardInterrupt) and not isinstance(stopped.__cause__, KeyboardInterrupt):
+        raise
     print("labgate-sync: stopped (Ctrl+C)", file=sys.stderr)
     raise SystemExit(130) from None
 
